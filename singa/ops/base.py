@@ -1,0 +1,171 @@
+"""The operator table: every op is one :class:`OpDef`, keyed by its ONNX name.
+
+Eager autograd, the IR interpreter, shape inference, constant folding, the CPU
+plan and the CUDA emitter all read this table; nothing else defines op semantics.
+
+Signatures an OpDef carries (``xp`` is ``numpy`` or ``cupy``):
+
+- ``compute(xp, inputs, attrs) -> list[array]``; an absent optional input is None.
+- ``infer(types, attrs, values) -> list[TensorType]``; ``types[i]`` is the input's
+  TensorType (None when the input is absent), ``values[i]`` its constant value when
+  known at compile time, else None.  Shapes may hold symbols ("N") or None.
+- ``grad(xp, inputs, outputs, douts, attrs) -> list[array | None]``, one entry per
+  input; ``douts[i]`` is never None (zeros stand in for outputs nobody used).
+- ``adapt(attrs, opset) -> (attrs, {input_index: constant})`` turns an old op form
+  (attributes that later became inputs, changed defaults) into the newest form.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..ir.types import DType, TensorType
+
+
+class Pattern(enum.IntEnum):
+    """How an op fuses; ordered so fusion rules read as comparisons."""
+
+    ELEMWISE = 0
+    BROADCAST = 1
+    INJECTIVE = 2
+    REDUCE = 3
+    OUT_FUSABLE = 4
+    OPAQUE = 5
+
+
+@dataclass
+class OpDef:
+    """One operator: semantics, typing, gradient, fusion class and opset range."""
+
+    name: str
+    pattern: Pattern
+    compute: Callable
+    infer: Callable
+    grad: Callable | None = None
+    cuda: str | None = None
+    since: int = 1
+    adapt: Callable | None = None
+    defaults: dict = field(default_factory=dict)
+    random: bool = False  # never constant-folded
+    num_outputs: int | None = 1  # None: depends on attributes / the node
+
+    def attrs(self, given: dict | None) -> dict:
+        """``given`` completed with this op's defaults."""
+        out = dict(self.defaults)
+        if given:
+            out.update(given)
+        return out
+
+    def run(self, xp, inputs, attrs):
+        """compute() with defaults filled in."""
+        return self.compute(xp, list(inputs), self.attrs(attrs))
+
+
+OPS: dict[str, OpDef] = {}
+
+
+def defop(name, *, pattern=Pattern.OPAQUE, infer, grad=None, cuda=None, since=1,
+          adapt=None, defaults=None, random=False, num_outputs=1):
+    """Decorator registering ``compute`` as op ``name``; returns compute unchanged."""
+
+    def register(compute):
+        if name in OPS:
+            raise RuntimeError(f"op {name} defined twice")
+        OPS[name] = OpDef(name, pattern, compute, infer, grad, cuda, since, adapt,
+                          dict(defaults or {}), random, num_outputs)
+        return compute
+
+    return register
+
+
+def get(name: str) -> OpDef:
+    """The OpDef of ONNX op ``name``; KeyError when the table lacks it."""
+    return OPS[name]
+
+
+# ---------------------------------------------------------------- shape helpers
+
+def broadcast_shapes(op: str, *shapes):
+    """Multidirectional (NumPy) broadcast of shapes that may hold symbols/None."""
+    if any(s is None for s in shapes):
+        return None
+    rank = max((len(s) for s in shapes), default=0)
+    out = []
+    for i in range(rank):
+        dims = [s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0]
+        known = {d for d in dims if isinstance(d, int) and d != 1}
+        syms = [d for d in dims if not isinstance(d, int)]
+        if len(known) > 1:
+            raise ShapeError(f"{op}: shapes {', '.join(map(str, shapes))} do not broadcast")
+        if known:
+            out.append(known.pop())
+        elif syms:
+            named = [d for d in syms if d is not None]
+            out.append(named[0] if named and all(d == named[0] for d in syms) else None)
+        else:
+            out.append(1)
+    return tuple(out)
+
+
+def same_as(i=0, dtype=None):
+    """infer(): output i has the type of input i (optionally another dtype)."""
+
+    def infer(types, attrs, values):
+        t = types[i]
+        return [TensorType(dtype or t.dtype, t.shape)]
+
+    return infer
+
+
+def broadcast_infer(dtype=None):
+    """infer(): broadcast of all present inputs, dtype of the first (or ``dtype``)."""
+
+    def infer(types, attrs, values):
+        present = [t for t in types if t is not None]
+        shape = broadcast_shapes("broadcast", *[t.shape for t in present])
+        return [TensorType(dtype or present[0].dtype, shape)]
+
+    return infer
+
+
+def unbroadcast(xp, g, shape):
+    """Sum gradient ``g`` down to ``shape`` (undoing NumPy broadcasting)."""
+    shape = tuple(shape)
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, d in enumerate(shape) if d == 1 and g.shape[i + lead] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    if lead:
+        g = g.reshape(shape)
+    return g
+
+
+def norm_axis(axis: int, rank: int, op: str = "op") -> int:
+    """A possibly negative axis as a non-negative one; ShapeError when out of range."""
+    if not -rank <= axis < max(rank, 1):
+        raise ShapeError(f"{op}: axis {axis} out of range for rank {rank}")
+    return axis % rank if rank else 0
+
+
+def as_int_list(value) -> list[int]:
+    """A 1-D constant (array, list, None) as a list of Python ints."""
+    if value is None:
+        return []
+    return [int(v) for v in np.asarray(value).reshape(-1)]
+
+
+def np_dtype(dt) -> np.dtype:
+    """An ONNX dtype code, DType or NumPy dtype as a NumPy dtype."""
+    if isinstance(dt, DType):
+        return dt.np
+    if isinstance(dt, (int, np.integer)):
+        return DType(int(dt)).np
+    return np.dtype(dt)

@@ -1,0 +1,398 @@
+"""Table-wide op tests: every ``Case`` of every ``tests/ops/cases_*.py`` module.
+
+For each case:
+
+- ``test_forward``: singa's ``compute`` (after the op's ``adapt`` for the model's
+  opset) against onnxruntime running a one-node ONNX model built from the same
+  inputs and attributes, or against ``Case.reference`` (NumPy float64) for ops
+  outside the ONNX standard.  Float outputs are compared in float64 at the case's
+  rtol/atol; integer and bool outputs exactly; dtypes and shapes must match.
+  The compute must not modify its inputs.
+- ``test_infer``: the op's ``infer`` on the concrete input types (with all values
+  known) must give exactly the computed types; on symbolic shapes (every size
+  ``d != 1`` becomes the symbol ``"d<d>"``), on unknown dims and on unknown ranks it
+  must not crash, and whatever it does claim must agree with the computed result.
+- ``test_grad`` (cases with ``grad=True`` of ops that have a grad, one test per
+  case): in float64, the analytic grad of ``L = sum_k <dy_k, y_k>`` (random ``dy``
+  for the first ``case.outputs`` outputs, zeros for the rest) along a random
+  direction ``v`` of each checked input must match the central finite difference
+  ``(L(x + eps v) - L(x - eps v)) / (2 eps)``.
+
+``test_every_op_has_a_case`` fails listing the ops of ``singa.ops.OPS`` that no case
+exercises.  Ops whose node output count varies (``OpDef.num_outputs`` None) get
+``attrs["_num_outputs"] = case.outputs`` unless the case sets it; attributes whose
+name starts with ``_`` are singa-internal and never reach the ONNX model.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import importlib
+import os
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper, numpy_helper
+
+from singa.ops import OPS
+from singa.ir.types import DType, TensorType
+
+try:
+    import onnxruntime as ort
+except ImportError:  # pragma: no cover - the test extra installs it
+    ort = None
+
+GRAD_EPS = 1e-6
+GRAD_RTOL = 1e-5
+
+
+# ------------------------------------------------------------------ collection
+
+def _load_cases():
+    here = os.path.dirname(os.path.abspath(__file__))
+    cases = []
+    for path in sorted(glob.glob(os.path.join(here, "cases_*.py"))):
+        name = os.path.splitext(os.path.basename(path))[0]
+        module = importlib.import_module(f"tests.ops.{name}")
+        cases.extend(getattr(module, "CASES"))
+    return cases
+
+
+CASES = _load_cases()
+
+
+def _ids(cases):
+    seen, per_op, out = set(), {}, []
+    for c in cases:
+        n = per_op.get(c.op, 0)
+        per_op[c.op] = n + 1
+        base = f"{c.op}-{c.id}" if c.id else f"{c.op}-{n}"
+        ident, k = base, 1
+        while ident in seen:
+            k += 1
+            ident = f"{base}~{k}"
+        seen.add(ident)
+        out.append(ident)
+    return out
+
+
+IDS = _ids(CASES)
+
+
+def _is_float(a) -> bool:
+    return a is not None and np.asarray(a).dtype.kind == "f"
+
+
+def _grad_inputs(case):
+    if case.grad_inputs is not None:
+        return list(case.grad_inputs)
+    return [i for i, x in enumerate(case.inputs) if _is_float(x)]
+
+
+def _grad_eligible(case) -> bool:
+    opdef = OPS.get(case.op)
+    return bool(case.grad and opdef is not None and opdef.grad is not None
+                and _grad_inputs(case))
+
+
+GRAD_CASES = [(c, i) for c, i in zip(CASES, IDS) if _grad_eligible(c)]
+
+
+# ------------------------------------------------------------------ running singa
+
+def _onnx_attrs(attrs: dict) -> dict:
+    """The attributes an ONNX node gets: no internal ``_`` ones, no None values."""
+    out = {}
+    for k, v in attrs.items():
+        if k.startswith("_") or v is None:
+            continue
+        if isinstance(v, np.ndarray):
+            v = numpy_helper.from_array(v)
+        out[k] = v
+    return out
+
+
+def _prepare(case, opset, inputs):
+    """(attrs, inputs) singa computes with: defaults, ``adapt`` for ``opset``."""
+    opdef = OPS[case.op]
+    attrs = dict(case.attrs)
+    if opdef.num_outputs is None and "_num_outputs" not in attrs:
+        attrs["_num_outputs"] = case.outputs
+    inputs = list(inputs)
+    if opdef.adapt is not None and opset is not None:
+        attrs, extra = opdef.adapt(dict(attrs), opset)
+        for idx, val in extra.items():
+            while len(inputs) <= idx:
+                inputs.append(None)
+            inputs[idx] = np.asarray(val)
+    return opdef.attrs(attrs), inputs
+
+
+def _run_singa(case, opset, inputs, seed=None):
+    attrs, inputs = _prepare(case, opset, inputs)
+    # Random ops draw from NumPy's global generator: one seed per call keeps a case
+    # reproducible and finite differences meaningful.
+    np.random.seed(case.seed if seed is None else seed)
+    out = OPS[case.op].compute(np, inputs, attrs)
+    assert isinstance(out, (list, tuple)), f"{case.op}: compute must return a list"
+    return [np.asarray(o) if o is not None else None for o in out], attrs, inputs
+
+
+def _n_outputs(case, attrs=None):
+    """How many outputs the node has and the test compares."""
+    if OPS[case.op].num_outputs is None:
+        return int((attrs or case.attrs).get("_num_outputs", case.outputs))
+    return case.outputs
+
+
+# ------------------------------------------------------------------ onnxruntime
+
+def _model(case, opset, outputs):
+    """A one-node model; ``outputs`` is a list of (dtype, shape) or None (untyped)."""
+    in_names, graph_inputs = [], []
+    for i, x in enumerate(case.inputs):
+        if x is None:
+            in_names.append("")
+            continue
+        name = f"in{i}"
+        in_names.append(name)
+        graph_inputs.append(helper.make_tensor_value_info(
+            name, helper.np_dtype_to_tensor_dtype(x.dtype), list(x.shape)))
+    while in_names and in_names[-1] == "":
+        in_names.pop()
+    out_names = [f"out{k}" for k in range(len(outputs))]
+    graph_outputs = []
+    for name, t in zip(out_names, outputs):
+        if t is None:
+            graph_outputs.append(onnx.ValueInfoProto(name=name))
+        else:
+            graph_outputs.append(helper.make_tensor_value_info(
+                name, helper.np_dtype_to_tensor_dtype(t[0]), list(t[1])))
+    node = helper.make_node(case.op, in_names, out_names, **_onnx_attrs(case.attrs))
+    graph = helper.make_graph([node], f"case_{case.op}", graph_inputs, graph_outputs)
+    ids = [helper.make_opsetid("", opset)]
+    model = helper.make_model(graph, opset_imports=ids)
+    model.ir_version = helper.find_min_ir_version_for(ids)
+    return model
+
+
+def _session(model):
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return ort.InferenceSession(model.SerializeToString(), so,
+                                providers=["CPUExecutionProvider"])
+
+
+@functools.lru_cache(maxsize=None)
+def _newest_ort_opset() -> int:
+    """The newest default-domain opset onnxruntime loads at all."""
+    for opset in range(onnx.defs.onnx_opset_version(), 6, -1):
+        g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe",
+                              [helper.make_tensor_value_info("x", 1, [1])],
+                              [helper.make_tensor_value_info("y", 1, [1])])
+        ids = [helper.make_opsetid("", opset)]
+        m = helper.make_model(g, opset_imports=ids)
+        m.ir_version = helper.find_min_ir_version_for(ids)
+        try:
+            _session(m)
+            return opset
+        except Exception:
+            continue
+    raise RuntimeError("onnxruntime loads no opset")
+
+
+def _reference_opset(case):
+    """case.opset, else the newest opset at which onnxruntime implements this node.
+
+    onnxruntime may lag behind onnx for single ops (no kernel for the op's newest
+    version): walk down to the newest opset it can load the node at.
+    """
+    if case.opset is not None:
+        return case.opset
+    top = _newest_ort_opset()
+    first_error = None
+    for opset in range(top, 6, -1):
+        try:
+            _session(_model(case, opset, [None] * _n_outputs(case)))
+            return opset
+        except Exception as e:  # noqa: BLE001 - any load failure: try an older opset
+            first_error = first_error or e
+            if "implementation" not in str(e).lower() and "not_implemented" not in str(e).lower():
+                break
+    pytest.fail(f"onnxruntime cannot load {case.op} at opset <= {top}: {first_error}")
+
+
+def _run_ort(case, opset, singa_out, n):
+    feeds = {f"in{i}": x for i, x in enumerate(case.inputs) if x is not None}
+    typed = [(o.dtype, o.shape) for o in singa_out[:n]]
+    try:
+        sess = _session(_model(case, opset, typed))
+    except Exception:
+        # singa's declared types may be what is wrong; let onnxruntime type the
+        # outputs and let the comparison below say what differs.
+        sess = _session(_model(case, opset, [None] * n))
+    return sess.run(None, feeds)
+
+
+# ------------------------------------------------------------------ comparison
+
+def _compare(op, k, got, want, rtol, atol, check_dtype=True):
+    got, want = np.asarray(got), np.asarray(want)
+    if check_dtype:
+        assert got.dtype == want.dtype, \
+            f"{op} output {k}: dtype {got.dtype}, reference {want.dtype}"
+    assert got.shape == want.shape, \
+        f"{op} output {k}: shape {got.shape}, reference {want.shape}"
+    if want.dtype.kind in "fc":
+        np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64),
+                                   rtol=rtol, atol=atol, equal_nan=True,
+                                   err_msg=f"{op} output {k}")
+    else:
+        np.testing.assert_array_equal(got, want, err_msg=f"{op} output {k}")
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_forward(case):
+    assert case.op in OPS, f"no op {case.op} in singa.ops.OPS"
+    opset = None if case.reference is not None else _reference_opset(case)
+    before = [None if x is None else x.copy() for x in case.inputs]
+    out, attrs, _ = _run_singa(case, opset or case.opset, case.inputs)
+    for i, (x, b) in enumerate(zip(case.inputs, before)):
+        if x is not None:
+            np.testing.assert_array_equal(x, b, err_msg=f"{case.op} modified input {i}")
+    n = _n_outputs(case, attrs)
+    assert len(out) >= n, f"{case.op}: {len(out)} outputs, case compares {n}"
+    if case.reference is not None:
+        ins = [x.astype(np.float64) if _is_float(x) else x for x in case.inputs]
+        want = case.reference(*ins, **case.attrs)
+        floats = [x.dtype for x in case.inputs if _is_float(x)]
+        for k in range(n):
+            want_k = np.asarray(want[k])
+            _compare(case.op, k, out[k], want_k, case.rtol, case.atol, check_dtype=False)
+            if want_k.dtype.kind == "f" and floats:
+                # the float64 reference says nothing of dtypes: float outputs
+                # follow the float inputs (float32 in, float32 out)
+                assert out[k].dtype == np.result_type(*floats), \
+                    f"{case.op} output {k}: dtype {out[k].dtype} for inputs of {floats}"
+        return
+    want = _run_ort(case, opset, out, n)
+    for k in range(n):
+        _compare(case.op, k, out[k], want[k], case.rtol, case.atol)
+
+
+# ------------------------------------------------------------------ infer
+
+def _symbolic(shape):
+    return tuple(d if d == 1 else f"d{d}" for d in shape)
+
+
+def _check_claim(op, variant, k, claimed, actual):
+    assert isinstance(claimed, TensorType), f"{op} infer ({variant}): output {k} is {claimed!r}"
+    assert claimed.dtype == DType.from_np(actual.dtype), \
+        f"{op} infer ({variant}) output {k}: dtype {claimed.dtype}, computed {actual.dtype}"
+    if claimed.shape is None:
+        return
+    assert len(claimed.shape) == actual.ndim, \
+        f"{op} infer ({variant}) output {k}: shape {claimed.shape}, computed {actual.shape}"
+    for d, a in zip(claimed.shape, actual.shape):
+        ok = d is None or d == a or (isinstance(d, str) and d == f"d{a}")
+        assert ok, f"{op} infer ({variant}) output {k}: shape {claimed.shape}, computed {actual.shape}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_infer(case):
+    assert case.op in OPS, f"no op {case.op} in singa.ops.OPS"
+    opdef = OPS[case.op]
+    opset = case.opset if case.opset is not None else (
+        None if case.reference is not None else _newest_ort_opset())
+    out, attrs, inputs = _run_singa(case, opset, case.inputs)
+    n = len([o for o in out if o is not None])
+    types = [None if x is None else TensorType.of(x) for x in inputs]
+    values = [None if x is None else x for x in inputs]
+    got = opdef.infer(types, attrs, values)
+    assert len(got) >= n, f"{case.op} infer: {len(got)} outputs, compute gave {n}"
+    for k, o in enumerate(out):
+        if o is None:
+            continue
+        assert got[k] == TensorType.of(o), \
+            f"{case.op} infer (static) output {k}: {got[k]}, computed {TensorType.of(o)}"
+    variants = {
+        "symbolic dims": [None if x is None else TensorType(DType.from_np(x.dtype), _symbolic(x.shape))
+                          for x in inputs],
+        "unknown dims": [None if x is None else TensorType(DType.from_np(x.dtype), (None,) * x.ndim)
+                         for x in inputs],
+        "unknown rank": [None if x is None else TensorType(DType.from_np(x.dtype), None)
+                         for x in inputs],
+    }
+    for variant, vtypes in variants.items():
+        got = opdef.infer(vtypes, attrs, [None] * len(inputs))
+        for k, o in enumerate(out[:len(got)]):
+            if o is not None and got[k] is not None:
+                _check_claim(case.op, variant, k, got[k], o)
+
+
+# ------------------------------------------------------------------ grad
+
+def _objective(case, opset, inputs, dys):
+    out, _, _ = _run_singa(case, opset, inputs)
+    total = 0.0
+    for o, dy in zip(out, dys):
+        if o is not None and dy is not None and o.dtype.kind == "f":
+            total += float(np.sum(o.astype(np.float64) * dy))
+    return total
+
+
+@pytest.mark.parametrize("case", [c for c, _ in GRAD_CASES], ids=[i for _, i in GRAD_CASES])
+def test_grad(case):
+    opdef = OPS[case.op]
+    opset = case.opset if case.opset is not None else (
+        None if case.reference is not None else _newest_ort_opset())
+    x64 = [x.astype(np.float64) if _is_float(x) else x for x in case.inputs]
+    out, attrs, full_inputs = _run_singa(case, opset, x64)
+    rng = np.random.default_rng(1234 + case.seed)
+    n = _n_outputs(case, attrs)
+    dys = []
+    for k, o in enumerate(out):
+        if o is None:
+            dys.append(None)
+        elif k < n and o.dtype.kind == "f":
+            dys.append(rng.standard_normal(o.shape))
+        else:
+            dys.append(np.zeros(o.shape, o.dtype))
+    douts = [None if d is None else d.astype(o.dtype) if o.dtype.kind == "f" else d
+             for d, o in zip(dys, out)]
+    np.random.seed(case.seed)
+    grads = opdef.grad(np, full_inputs, out, douts, attrs)
+    assert len(grads) >= len(case.inputs), \
+        f"{case.op} grad: {len(grads)} entries for {len(case.inputs)} inputs"
+    scale = sum(float(np.sum(np.abs(o.astype(np.float64) * d)))
+                for o, d in zip(out, dys) if o is not None and d is not None and o.dtype.kind == "f")
+    for i in _grad_inputs(case):
+        g = grads[i]
+        assert g is not None, f"{case.op} grad: input {i} is float but got no grad"
+        g = np.asarray(g)
+        assert g.shape == x64[i].shape, \
+            f"{case.op} grad of input {i}: shape {g.shape}, input {x64[i].shape}"
+        assert g.dtype == np.float64, f"{case.op} grad of input {i}: dtype {g.dtype} for float64 input"
+        v = rng.standard_normal(x64[i].shape)
+        plus = list(x64)
+        minus = list(x64)
+        plus[i] = x64[i] + GRAD_EPS * v
+        minus[i] = x64[i] - GRAD_EPS * v
+        fd = (_objective(case, opset, plus, dys) - _objective(case, opset, minus, dys)) / (2 * GRAD_EPS)
+        an = float(np.sum(g * v))
+        # Round-off of the difference quotient grows like |L| * 1e-16 / eps.
+        tol = GRAD_RTOL * max(abs(fd), abs(an)) + 1e-8 * (1.0 + scale)
+        assert abs(fd - an) <= tol, \
+            f"{case.op} grad of input {i}: analytic {an!r}, finite difference {fd!r}"
+
+
+def test_every_op_has_a_case():
+    covered = {c.op for c in CASES}
+    missing = sorted(set(OPS) - covered)
+    assert not missing, f"ops without a test case: {', '.join(missing)}"
