@@ -13,7 +13,7 @@ from .base import Pattern, defop, same_as
 _SQRT_PI = math.sqrt(math.pi)
 
 
-def _unary(name, *, cuda=None, since=6, defaults=None, grad=None, adapt=None):
+def _unary(name, *, cuda=None, since=1, defaults=None, grad=None, adapt=None):
     """Register ``f(xp, x, attrs) -> y`` as a unary op.
 
     ``grad(xp, x, y, dy, attrs) -> dx`` is the backward rule of the single input.
@@ -53,7 +53,7 @@ def erf(xp, x):
     x2 = s * s
     term = s.copy()
     acc = s.copy()
-    for n in range(1, 90):
+    for n in range(1, 50):  # at |x| = 3 term 50 is ~1e-21 of the sum
         term = term * (2.0 * x2 / (2 * n + 1))
         acc = acc + term
     series = (2.0 / _SQRT_PI) * xp.exp(-x2) * acc
@@ -145,7 +145,8 @@ def _sign(xp, x, attrs):
     return xp.sign(x)
 
 
-@_unary("Erf", since=9, grad=lambda xp, x, y, dy, a: dy * (2.0 / _SQRT_PI) * xp.exp(-x * x))
+@_unary("Erf", since=9, cuda="erf({0})",
+        grad=lambda xp, x, y, dy, a: dy * (2.0 / _SQRT_PI) * xp.exp(-x * x))
 def _erf(xp, x, attrs):
     """The error function."""
     return erf(xp, x)

@@ -1,0 +1,77 @@
+"""Cases of the unary elementwise ops (singa/ops/elementwise.py)."""
+
+import numpy as np
+
+from tests.ops.case import Case, rand
+
+X = rand(3, 4)
+POS = rand(3, 4, low=0.1, high=3.0)
+UNIT = rand(3, 4, low=-0.9, high=0.9)
+BIG = rand(2, 3, 4, low=-6.0, high=6.0)
+
+CASES = [
+    Case("Identity", [X]),
+    Case("Identity", [np.arange(6, dtype=np.int64).reshape(2, 3)], id="int64"),
+    Case("Identity", [np.array([True, False])], id="bool"),
+    Case("Neg", [X]),
+    Case("Neg", [np.array([[-3, 0, 7]], dtype=np.int32)], id="int32"),
+    Case("Abs", [X]),
+    Case("Abs", [np.array([-3, 0, 7], dtype=np.int64)], id="int64"),
+    Case("Exp", [X]),
+    Case("Exp", [X.astype(np.float64)], id="f64"),
+    Case("Exp", [X.astype(np.float16)], id="f16", rtol=1e-3, atol=1e-3),
+    Case("Log", [POS]),
+    Case("Sqrt", [POS]),
+    Case("Reciprocal", [POS]),
+    Case("Floor", [BIG]),
+    Case("Ceil", [BIG]),
+    Case("Round", [np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 0.2, -0.7], np.float32)],
+         id="half_even", grad=False),  # every sample sits on a jump
+    Case("Round", [BIG], id="rand"),
+    Case("Sign", [BIG]),
+    Case("Sign", [np.array([-4, 0, 9], np.int64)], id="int64"),
+    Case("Erf", [BIG]),
+    Case("Erf", [rand(50, low=-8, high=8).astype(np.float64)], id="f64"),
+    Case("Sin", [BIG]),
+    Case("Cos", [BIG]),
+    Case("Tan", [UNIT]),
+    Case("Asin", [UNIT]),
+    Case("Acos", [UNIT]),
+    Case("Atan", [BIG]),
+    Case("Sinh", [X]),
+    Case("Cosh", [X]),
+    Case("Asinh", [BIG]),
+    Case("Acosh", [rand(3, 4, low=1.2, high=5.0)]),
+    Case("Atanh", [UNIT]),
+    Case("Relu", [X]),
+    Case("Relu", [np.array([-3, 0, 7], np.int32)], id="int32"),
+    Case("Relu", [X.astype(np.float64)], id="f64"),
+    Case("LeakyRelu", [X]),
+    Case("LeakyRelu", [X], {"alpha": 0.3}, id="alpha"),
+    Case("Elu", [BIG]),
+    Case("Elu", [BIG], {"alpha": 0.5}, id="alpha"),
+    Case("Selu", [BIG]),
+    Case("Selu", [BIG], {"alpha": 2.0, "gamma": 3.0}, id="attrs"),
+    Case("Celu", [BIG]),
+    Case("Celu", [BIG], {"alpha": 2.0}, id="alpha"),
+    Case("ThresholdedRelu", [BIG]),
+    Case("ThresholdedRelu", [BIG], {"alpha": -0.5}, id="alpha"),
+    Case("Sigmoid", [BIG]),
+    Case("Sigmoid", [np.array([-800.0, -30.0, 0.0, 30.0, 800.0])], id="extremes", grad=False),
+    Case("HardSigmoid", [BIG]),
+    Case("HardSigmoid", [BIG], {"alpha": 0.5, "beta": 0.1}, id="attrs"),
+    Case("HardSwish", [BIG]),
+    Case("Tanh", [BIG]),
+    Case("Softplus", [BIG]),
+    Case("Softplus", [np.array([-200.0, 200.0, 0.0], np.float32)], id="extremes"),
+    Case("Softsign", [BIG]),
+    Case("Mish", [BIG]),
+    Case("Gelu", [BIG]),
+    Case("Gelu", [BIG], {"approximate": "tanh"}, id="tanh"),
+    Case("Gelu", [BIG.astype(np.float64)], id="f64"),
+    Case("Relu", [X.astype(np.float16)], id="f16"),
+    Case("Sigmoid", [X.astype(np.float16)], id="f16", rtol=1e-3, atol=1e-3),
+    Case("Tanh", [X.astype(np.float64)], id="f64"),
+    Case("Abs", [np.array([], np.float32)], id="empty"),
+    Case("Neg", [np.array(2.5, np.float32)], id="scalar"),
+]
