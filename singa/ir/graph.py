@@ -7,6 +7,7 @@ and keep a use list, so ``replace_all_uses_with`` is one walk over that list.
 
 from __future__ import annotations
 
+import copy
 from types import MappingProxyType
 from typing import Iterable, Iterator
 
@@ -107,6 +108,17 @@ class _OutputSink:
     name = "return"
 
 
+def _plain(x) -> bool:
+    """Data without Values/Ops/arrays in it: safe to copy into a cloned graph."""
+    if x is None or isinstance(x, (str, int, float, bool, TensorType)):
+        return True
+    if isinstance(x, (list, tuple)):
+        return all(_plain(y) for y in x)
+    if isinstance(x, dict):
+        return all(_plain(k) and _plain(y) for k, y in x.items())
+    return False
+
+
 class Graph:
     """Inputs, outputs, ops in topological order, and params/constants by value."""
 
@@ -185,6 +197,40 @@ class Graph:
         """Ops using ``v`` (graph outputs excluded), each once, in graph order."""
         seen = {id(u): u for u, _ in v.uses if isinstance(u, Op)}
         return [op for op in self.ops if id(op) in seen]
+
+    def clone(self) -> "Graph":
+        """A structural copy: new Values and Ops sharing the (never mutated) arrays."""
+        g = Graph(self.name)
+        g.opset = self.opset
+        vmap: dict[Value, Value] = {}
+        for v in self.inputs:
+            vmap[v] = g.add_input(v.name, v.type)
+        for src, dst in ((self.params, g.params), (self.consts, g.consts)):
+            for v in src:
+                nv = Value(v.type, v.kind, v.name, data=v.data)
+                dst.append(nv)
+                vmap[v] = nv
+        for op in self.ops:
+            new = Op(op.name, [None if v is None else vmap[v] for v in op.operands],
+                     [r.type for r in op.results], dict(op.attrs), op.loc,
+                     [r.name for r in op.results])
+            g.ops.append(new)
+            vmap.update(zip(op.results, new.results))
+        g.set_outputs(vmap[v] for v in self.outputs)
+        digests = getattr(self, "_text_digests", None)  # see singa.ir.parser
+        if digests:
+            g._text_digests = {vmap[v]: d for v, d in digests.items() if v in vmap}
+        # Extra annotations (e.g. an importer's declared output types) travel along
+        # when they are plain data; anything holding Values would point into self.
+        for k, v in self.__dict__.items():
+            if k not in g.__dict__ and _plain(v):
+                setattr(g, k, copy.deepcopy(v))
+        return g
+
+    def __str__(self):
+        from .printer import print_graph
+
+        return print_graph(self)
 
     def __repr__(self):
         return f"<Graph @{self.name}: {len(self.inputs)} inputs, {len(self.ops)} ops>"

@@ -1,0 +1,106 @@
+"""fold_constants: evaluate at compile time what does not depend on the inputs.
+
+An op is folded, i.e. replaced by constants holding its results, when
+
+- it is not random (``OpDef.random``), and
+- every present operand is a const, or a param that is not a trainable weight:
+  params are weights that training updates, so float params are folded over
+  only with ``fold_params=True`` (integer and bool params, e.g. shape tensors
+  stored as ONNX initializers, are never trained and always fold), or
+- it is ``Shape``/``Size`` of a value whose type is static.
+
+Results over ``max_elements`` elements are not materialised (an Expand or
+ConstantOfShape of a constant can be far larger than what it saves).  After
+folding, types are re-inferred so that consumers see the now-known values
+(a Reshape whose shape became constant gets a concrete result type).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import IRError, OpError, SingaError
+from ..ir.graph import Graph, Op
+from ..ir.types import TensorType
+from ..ir.verifier import describe_op
+from ._util import infer_op
+from .manager import Pass
+
+_SHAPE_ONLY = ("Shape", "Size")
+
+
+class FoldConstants(Pass):
+    name = "fold_constants"
+
+    def __init__(self, fold_params: bool = False, max_elements: int = 1 << 20):
+        self.fold_params = fold_params
+        self.max_elements = max_elements
+
+    def _foldable(self, v) -> bool:
+        if v is None or v.kind == "const":
+            return True
+        if v.kind == "param":
+            return self.fold_params or v.type is None or not v.type.dtype.is_float
+        return False
+
+    def _too_big(self, t: TensorType | None) -> bool:
+        return (t is not None and t.is_static
+                and int(np.prod(t.shape, dtype=np.int64)) > self.max_elements)
+
+    def run(self, graph: Graph) -> bool:
+        from ..ops import OPS
+
+        changed = False
+        for op in list(graph.ops):
+            opdef = OPS.get(op.name)
+            if opdef is None:
+                continue
+            # Types are refreshed on the way: a Reshape whose shape was just folded
+            # gets a static type, so a Shape of it further down folds in this run.
+            for r, t in zip(op.results, infer_op(op, opdef, graph)):
+                if r.type != t:
+                    r.type = t
+                    changed = True
+            if opdef.random or not op.results:
+                continue
+            if op.name in _SHAPE_ONLY and op.operands and op.operands[0] is not None \
+                    and op.operands[0].type is not None and op.operands[0].type.is_static:
+                t = op.operands[0].type
+                # Only the shape is read: a zero-strided view stands in for the data.
+                args = [np.broadcast_to(np.zeros((), t.dtype.np), t.shape)]
+            elif all(self._foldable(v) for v in op.operands):
+                args = [None if v is None else v.data for v in op.operands]
+            else:
+                continue
+            if any(self._too_big(r.type) for r in op.results):
+                continue
+            outs = self._compute(op, opdef, args)
+            if any(np.asarray(a).size > self.max_elements for a in outs[:len(op.results)]):
+                continue
+            self._replace(graph, op, outs)
+            changed = True
+        return changed
+
+    @staticmethod
+    def _compute(op: Op, opdef, args) -> list:
+        try:
+            outs = opdef.run(np, args, op.attrs)
+        except SingaError as e:
+            raise type(e)(f"folding {describe_op(op)}: {e}") from e
+        except Exception as e:
+            raise OpError(f"folding {describe_op(op)} failed: {type(e).__name__}: {e}") from e
+        if len(outs) < len(op.results):
+            raise OpError(f"folding {describe_op(op)}: compute gave {len(outs)} results")
+        return outs
+
+    @staticmethod
+    def _replace(graph: Graph, op: Op, outs) -> None:
+        for r, a in zip(op.results, outs):
+            a = np.asarray(a)
+            have = TensorType.of(a)
+            if r.type is not None and r.type.dtype != have.dtype:
+                raise IRError(f"folding {describe_op(op)}: compute gave {have} for a result "
+                              f"typed {r.type} (the op table's infer and compute disagree)")
+            c = graph.add_const(np.array(a, order="C"), r.name)  # own, dense copy
+            r.replace_all_uses_with(c)
+        graph.erase_op(op)
