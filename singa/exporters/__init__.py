@@ -1,0 +1,1 @@
+"""Exporters: IR graphs to external formats (ONNX)."""

@@ -1,0 +1,162 @@
+"""Training imported models through the public API: ``sonnx.to_onnx``,
+``sonnx.prepare(...).run`` in training mode, and ``SONNXModel``.
+
+References: the eager model the ONNX file was exported from (float64), NumPy
+formulas for BatchNormalization's running statistics.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from singa import autograd, opt, sonnx, tensor
+from singa.errors import GradError
+from singa.sonnx_model import SONNXModel
+from singa.tensor import Tensor
+
+
+@pytest.fixture(autouse=True)
+def _mode():
+    old = autograd.training
+    autograd.training = False
+    tensor.seed(0)
+    yield
+    autograd.training = old
+
+
+def f64(layer):
+    for t in layer._state().values():
+        t.data = t.data.astype(np.float64)
+    return layer
+
+
+def X(*shape, seed=0):
+    return Tensor(data=np.random.default_rng(seed).normal(size=shape))
+
+
+def onehot(n, k, seed=1):
+    return Tensor(data=np.eye(k)[np.random.default_rng(seed).integers(0, k, n)])
+
+
+class Net:
+    def __init__(self):
+        self.conv = f64(autograd.Conv2d(2, 3, 3, padding=1))
+        # momentum/epsilon exact in float32 (ONNX float attributes)
+        self.bn = f64(autograd.BatchNorm2d(3, momentum=0.75, epsilon=2.0 ** -16))
+        self.l1 = f64(autograd.Linear(3 * 3 * 3, 5))
+        self.l2 = f64(autograd.Linear(5, 4, bias=False))
+        self.named = {"Conv_0.W": self.conv.W, "Conv_0.B": self.conv.b,
+                      "BatchNormalization_0.scale": self.bn.scale,
+                      "BatchNormalization_0.B": self.bn.bias,
+                      "MatMul_0.B": self.l1.W, "Add_0.B": self.l1.b, "MatMul_1.B": self.l2.W}
+
+    def features(self, x):
+        y = autograd.MaxPool2d(2)(autograd.relu(self.bn(self.conv(x))))
+        return autograd.relu(self.l1(autograd.flatten(y)))
+
+    def forward(self, x):
+        return self.l2(self.features(x))
+
+
+def grads(loss, named):
+    ids = {id(t): n for n, t in named.items()}
+    return {ids[id(p)]: g.numpy() for p, g in autograd.backward(loss)}
+
+
+def exported(net, x):
+    return sonnx.to_onnx([x], [net.forward(x)])
+
+
+def test_sonnx_to_onnx_is_the_exporter():
+    from singa.exporters.onnx_export import to_onnx
+
+    net, x = Net(), X(2, 2, 6, 6)
+    a, b = sonnx.to_onnx([x], [net.forward(x)]), to_onnx([x], [net.forward(x)])
+    assert a.SerializeToString() == b.SerializeToString()
+
+
+def test_rep_run_training_gradients_and_statistics():
+    """The guide's Infer: all of tensor_map trainable, training-mode run, backward."""
+    net, x, t = Net(), X(6, 2, 6, 6), onehot(6, 4)
+    rep = sonnx.prepare(exported(net, x))
+    for tens in rep.tensor_map.values():
+        tens.requires_grad = True
+        tens.stores_grad = True
+    mean = rep.tensor_map["BatchNormalization_0.input_mean"]
+    autograd.training = True
+    want = grads(autograd.softmax_cross_entropy(net.forward(x), t), net.named)
+    (y,) = rep.run([x])
+    got = grads(autograd.softmax_cross_entropy(y, t), rep.tensor_map)
+    assert set(got) == set(want)  # running statistics get no gradient
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-10, atol=1e-13, err_msg=k)
+    # the batch statistics moved tensor_map's running mean, in place
+    assert rep.tensor_map["BatchNormalization_0.input_mean"] is mean
+    np.testing.assert_allclose(mean.numpy(), net.bn.running_mean.numpy(), rtol=1e-12)
+
+
+def test_rep_run_training_last_layers():
+    net, x = Net(), X(4, 2, 6, 6)
+    rep = sonnx.prepare(exported(net, x))
+    autograd.training = True
+    (y,) = rep.run([x], last_layers=-1)
+    np.testing.assert_allclose(y.numpy(), net.features(x).numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_rep_run_training_names_ops_without_grad():
+    x = X(2, 3, 4, 4)
+    conv = f64(autograd.Conv2d(3, 3, 1))
+    scales = Tensor(data=np.array([1, 1, 2, 2], np.float32), requires_grad=False)
+    y = autograd.apply("Resize", [conv(x), None, scales], {"mode": "nearest"})[0]
+    rep = sonnx.prepare(sonnx.to_onnx([x], [y]))
+    for tens in rep.tensor_map.values():
+        tens.stores_grad = True
+    autograd.training = True
+    with pytest.raises(GradError, match=r"Resize"):
+        rep.run([x])
+
+
+# ------------------------------------------------------------------ SONNXModel
+
+def test_sonnx_model_api():
+    net, x = Net(), X(3, 2, 6, 6)
+    m = SONNXModel(exported(net, x))
+    assert isinstance(m.forward(x), Tensor)
+    np.testing.assert_allclose(m(x).numpy(), net.forward(x).numpy(), rtol=1e-12)
+    params = m.get_params()
+    assert all(params[k] is m.sg_ir.tensor_map[k] for k in params)
+    trainable = {k for k, v in params.items() if v.stores_grad}
+    assert trainable == set(net.named)  # running statistics are not weights
+    assert m.train() is m and autograd.training is True and m.training
+    assert m.eval() is m and autograd.training is False
+    m.set_params({"MatMul_1.B": np.zeros((5, 4))})
+    np.testing.assert_array_equal(m(x).numpy(), np.zeros((3, 4)))
+
+
+def test_sonnx_model_transfer_learning_subclass():
+    """SINGA's pattern: subclass, cut the last layer, append layers, train."""
+    net, x = Net(), X(16, 2, 6, 6)
+    t = onehot(16, 3, seed=5)
+
+    class Trans(SONNXModel):
+        def __init__(self, model):
+            super().__init__(model)
+            self.head = f64(autograd.Linear(5, 3))
+
+        def forward(self, x):
+            return self.head(super().forward(x, last_layers=-1))
+
+    m = Trans(exported(net, x))
+    sgd = opt.SGD(lr=0.1)
+    m.train()
+    losses = []
+    for _ in range(20):
+        loss = autograd.softmax_cross_entropy(m(x), t)
+        losses.append(float(loss.numpy().reshape(-1)[0]))
+        for p, g in autograd.backward(loss):
+            sgd.update(p, g)
+    m.eval()
+    assert losses[-1] < 0.7 * losses[0]
+    # the imported weights were trained too
+    assert not np.allclose(m.get_params()["MatMul_0.B"].numpy(), net.l1.W.numpy())
