@@ -1,0 +1,165 @@
+"""Inference time of ``SingaRep.run`` vs onnxruntime (CPU), per model.
+
+Models: the nine light zoo models shipped in the onnx wheel and the torchvision
+graphs of ``tests/e2e/models`` (when present).  The light models store every
+weight as a ``ConstantOfShape`` of one value; here those become seeded random
+initializers (as in ``tests/e2e/test_light_models.py``), so both runtimes see
+ordinary weights.  The torchvision graphs get their weights from
+``tests/e2e/models/weights.py``.
+
+For each model and the same random input: ``prepare`` time (import; the plan
+is built on the first run, reported as ``first``), the median of ``--runs``
+timed runs after one warm-up for singa and for onnxruntime, and the ratio
+singa / onnxruntime.  Both use the machine's default threading.
+
+    python bench/infer.py [--runs 5] [--batch 1] [--models resnet50 resnet18 ...] [--json F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, ROOT)
+
+import onnx  # noqa: E402
+
+from singa import sonnx  # noqa: E402
+
+LIGHT_DIR = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light")
+LIGHT = ["bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50",
+         "shufflenet", "squeezenet", "vgg19", "zfnet512"]
+TV_DIR = os.path.join(ROOT, "tests", "e2e", "models")
+
+
+def light_model(name: str) -> onnx.ModelProto:
+    """A light zoo model with its ConstantOfShape weights made seeded random initializers."""
+    m = onnx.load(os.path.join(LIGHT_DIR, f"light_{name}.onnx"))
+    rng = np.random.default_rng(0)
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in m.graph.initializer}
+    keep, new = [], []
+    for n in m.graph.node:
+        if n.op_type == "ConstantOfShape" and n.input[0] in inits:
+            shape = tuple(int(d) for d in inits[n.input[0]])
+            w = rng.random(shape, dtype=np.float32)
+            if len(shape) >= 2:
+                w = (w * 2 - 1) * np.float32(np.sqrt(6.0 / int(np.prod(shape[1:]))))
+            else:
+                w += np.float32(0.5)
+            new.append(onnx.numpy_helper.from_array(w, n.output[0]))
+        else:
+            keep.append(n)
+    del m.graph.node[:]
+    m.graph.node.extend(keep)
+    m.graph.initializer.extend(new)
+    return m
+
+
+def torchvision_models() -> dict:
+    """name -> loader of the torchvision graphs with their deterministic weights."""
+    path = os.path.join(TV_DIR, "weights.py")
+    if not os.path.exists(path):
+        return {}
+    spec = importlib.util.spec_from_file_location("bench_tv_weights", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return {f"tv_{n}": (lambda n=n: mod.load(n)) for n in mod.MODELS
+            if os.path.exists(os.path.join(TV_DIR, f"{n}.onnx"))}
+
+
+def inputs_for(m: onnx.ModelProto, batch: int, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    inits = {t.name for t in m.graph.initializer}
+    feeds = {}
+    for x in m.graph.input:
+        if x.name in inits:
+            continue
+        dims = [d.dim_value if d.HasField("dim_value") else 1 for d in x.type.tensor_type.shape.dim]
+        if dims:
+            dims[0] = batch
+        feeds[x.name] = rng.random(tuple(dims), dtype=np.float32)
+    return feeds
+
+
+def median_time(fn, runs: int) -> float:
+    fn()  # warm-up
+    ts = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def bench(name: str, m: onnx.ModelProto, runs: int, batch: int) -> dict:
+    import onnxruntime as ort
+
+    feeds = inputs_for(m, batch)
+    data = m.SerializeToString()
+    t0 = time.perf_counter()
+    rep = sonnx.prepare(data)
+    t_prepare = time.perf_counter() - t0
+    xs = list(feeds.values())
+    t0 = time.perf_counter()
+    out = rep.run(xs)
+    t_first = time.perf_counter() - t0
+    t_singa = median_time(lambda: rep.run(xs), runs)
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    t0 = time.perf_counter()
+    sess = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+    t_ort_session = time.perf_counter() - t0
+    ref = sess.run(None, feeds)
+    t_ort = median_time(lambda: sess.run(None, feeds), runs)
+    err = max(float(np.max(np.abs(np.asarray(o.data, np.float64) - r)) / max(np.max(np.abs(r)), 1e-30))
+              for o, r in zip(out, ref))
+    return {"model": name, "batch": batch, "prepare_s": t_prepare, "first_run_s": t_first,
+            "singa_s": t_singa, "ort_session_s": t_ort_session, "ort_s": t_ort,
+            "ratio": t_singa / t_ort, "rel_err": err}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--models", nargs="*", help="subset (light names, tv_<name>)")
+    p.add_argument("--json", help="also write the results here")
+    args = p.parse_args(argv)
+
+    loaders = {n: (lambda n=n: light_model(n)) for n in LIGHT}
+    loaders.update(torchvision_models())
+    names = args.models or list(loaders)
+    unknown = [n for n in names if n not in loaders]
+    if unknown:
+        p.error(f"unknown models {unknown}; known: {sorted(loaders)}")
+    head = (f"{'model':<24}{'prepare':>9}{'first':>9}{'singa':>9}{'ort':>9}{'ratio':>8}"
+            f"{'rel_err':>10}")
+    print(f"batch {args.batch}, median of {args.runs} runs, seconds")
+    print(head)
+    results = []
+    for n in names:
+        r = bench(n, loaders[n](), args.runs, args.batch)
+        results.append(r)
+        print(f"{n:<24}{r['prepare_s']:9.3f}{r['first_run_s']:9.3f}{r['singa_s']:9.3f}"
+              f"{r['ort_s']:9.3f}{r['ratio']:8.2f}{r['rel_err']:10.1e}", flush=True)
+    ratios = [r["ratio"] for r in results]
+    if ratios:
+        geo = float(np.exp(np.mean(np.log(ratios))))
+        print(f"geometric mean ratio singa/ort: {geo:.2f}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""The execution plan: what the runtime runs, with a text form for debugging.
+
+A plan is a flat list of :class:`Step` over numbered :class:`Buffer` s:
+
+- ``input`` buffers are filled from the caller's arrays on each run;
+- ``param`` buffers named in ``live_params`` are read from the caller's weights
+  on each run (SINGA trains ``tensor_map`` in place, so they are never copied);
+- ``const`` buffers hold arrays bound once when the plan is built (constants,
+  folded values, weights a pass rewrote such as BatchNorm folded into a Conv);
+- ``temp`` buffers are produced by steps; ``slot`` is the reuse slot
+  ``plan_memory`` gave the value, and each step lists the buffers whose last
+  use it is (``frees``) so the runtime drops them early.
+
+Each step calls one op of the table (``compute(xp, args, attrs)`` with attrs
+completed once, at build time).  ``print(plan)`` shows all of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..ir.printer import format_attrs, format_type
+from ..ir.types import TensorType
+
+
+@dataclass
+class Buffer:
+    """One array the plan reads or writes."""
+
+    id: int
+    name: str
+    kind: str  # 'input' | 'param' | 'const' | 'temp'
+    type: TensorType | None
+    slot: int | None = None
+    data: object = None  # the bound array of a const buffer
+
+    def __str__(self):
+        extra = f" slot {self.slot}" if self.slot is not None else ""
+        name = self.name or "-"
+        return f"b{self.id} {self.kind:<5} {format_type(self.type):<20} %{name}{extra}"
+
+
+@dataclass
+class Step:
+    """One op call: ``outputs = compute(xp, [buffers[i] for i in inputs], attrs)``."""
+
+    index: int
+    op: str
+    loc: str
+    compute: Callable
+    attrs: dict
+    inputs: tuple  # buffer ids, None for an absent optional operand
+    outputs: tuple  # buffer ids of the results the graph keeps (None: unused result)
+    frees: tuple = ()  # buffer ids whose last use is this step
+
+    def where(self) -> str:
+        return f"{self.op} ({self.loc})" if self.loc else self.op
+
+    def __str__(self):
+        ins = ", ".join("_" if i is None else f"b{i}" for i in self.inputs)
+        outs = ", ".join("_" if i is None else f"b{i}" for i in self.outputs)
+        shown = {k: v for k, v in self.attrs.items() if not k.startswith("_")}
+        try:
+            attrs = format_attrs(shown)
+        except Exception:  # an attribute the IR printer does not know (never fatal here)
+            attrs = " {" + ", ".join(sorted(shown)) + "}"
+        line = f"s{self.index}: {outs} = {self.op}({ins}){attrs}"
+        if self.frees:
+            line += "  free " + ",".join(f"b{i}" for i in self.frees)
+        if self.loc:
+            line += f"  # {self.loc}"
+        return line
+
+
+@dataclass
+class ExecutionPlan:
+    """Buffers, steps, and which buffers are the inputs, outputs and live weights."""
+
+    name: str
+    device: object
+    buffers: list = field(default_factory=list)
+    steps: list = field(default_factory=list)
+    inputs: list = field(default_factory=list)  # buffer ids, in graph-input order
+    outputs: list = field(default_factory=list)  # buffer ids, in graph-output order
+    live_params: dict = field(default_factory=dict)  # buffer id -> weight name
+    collect: list = field(default_factory=list)  # (name, buffer id) of every op result, in order
+    kernels: list = field(default_factory=list)  # (name, source) of generated kernels (CUDA)
+    peak_bytes: int | None = None  # temps' slot total from plan_memory
+    naive_bytes: int | None = None
+
+    def buffer_of(self, name: str) -> Buffer:
+        """The buffer holding value ``name`` (KeyError when none)."""
+        for b in self.buffers:
+            if b.name == name:
+                return b
+        raise KeyError(name)
+
+    def __str__(self):
+        lines = [f"plan @{self.name} on {self.device}: {len(self.buffers)} buffers, "
+                 f"{len(self.steps)} steps"]
+        if self.peak_bytes is not None:
+            lines.append(f"  temps: {self.peak_bytes} bytes in slots "
+                         f"({self.naive_bytes} without reuse)")
+        lines.append("buffers:")
+        lines += [f"  {b}" for b in self.buffers]
+        lines.append("steps:")
+        lines += [f"  {s}" for s in self.steps]
+        lines.append("inputs: " + ", ".join(f"b{i}" for i in self.inputs))
+        lines.append("outputs: " + ", ".join(f"b{i}" for i in self.outputs))
+        for name, src in self.kernels:
+            lines.append(f"kernel {name}:")
+            lines += ["  " + ln for ln in src.splitlines()]
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,328 @@
+"""Run a graph through specialised, cached execution plans.
+
+:class:`Executor` owns a graph (with symbolic dims, as imported).  For each
+new combination of input shapes and dtypes, ``last_layers`` and
+``all_outputs`` it clones the graph, binds the inputs' shapes, truncates, runs
+the pass pipeline and lowers the result into an :class:`ExecutionPlan`; later
+runs with the same key reuse it.
+
+Weights: the caller passes the current weight arrays on every run (SINGA
+trains ``tensor_map`` in place).  Weights the optimised plan still reads are
+read live; weights a pass consumed at compile time (integer shape tensors
+folded into constants, BatchNorm statistics folded into a Conv) are compared
+with the copy taken when the plan was built, and a change rebuilds the plan.
+So a plan never runs with stale weights.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+from .. import device as _device
+from ..errors import InputError, OpError
+from ..ir.graph import Graph
+from ..ir.printer import format_type
+from ..ir.types import DType, TensorType
+
+
+def check_inputs(graph: Graph, arrays, relax_batch: bool = True) -> list[tuple]:
+    """Validate ``arrays`` against the graph's inputs; their shapes as tuples.
+
+    Count, rank, dtype and every static dim must match, except the leading
+    (batch) dim when ``relax_batch``: any batch size runs, so a model exported
+    with batch 1 (or pinned by SINGA's ``update_batch_size``) takes batch 5.
+    A symbol must have one size across all inputs.  Errors name the input.
+    """
+    ins = graph.inputs
+    if len(arrays) != len(ins):
+        names = ", ".join(v.name for v in ins)
+        raise InputError(f"model takes {len(ins)} input(s) ({names}), got {len(arrays)}")
+    shapes = []
+    symbols: dict[str, tuple[int, str]] = {}
+    for v, a in zip(ins, arrays):
+        t = v.type
+        shape = tuple(int(d) for d in a.shape)
+        shapes.append(shape)
+        if t is None:
+            continue
+        want = format_type(t)
+        try:
+            have_dt = DType.from_np(a.dtype)
+        except Exception:
+            raise InputError(f"input {v.name!r}: dtype {a.dtype} is not an ONNX type; "
+                             f"expected {want}") from None
+        if have_dt != t.dtype:
+            raise InputError(f"input {v.name!r}: expected {want}, given {a.dtype} "
+                             f"{list(shape)} (dtype {have_dt.short} != {t.dtype.short})")
+        if t.shape is None:
+            continue
+        if len(shape) != len(t.shape):
+            raise InputError(f"input {v.name!r}: expected {want} (rank {len(t.shape)}), "
+                             f"given shape {list(shape)} (rank {len(shape)})")
+        for i, (d, n) in enumerate(zip(t.shape, shape)):
+            if isinstance(d, int):
+                if d != n and not (relax_batch and i == 0):
+                    raise InputError(f"input {v.name!r}: expected {want}, given shape "
+                                     f"{list(shape)} (dim {i} is {n}, not {d})")
+            elif isinstance(d, str) and not (relax_batch and i == 0):
+                prev = symbols.setdefault(d, (n, v.name))
+                if prev[0] != n:
+                    raise InputError(f"input {v.name!r}: dim {i} ({d}) is {n}, but {d} is "
+                                     f"{prev[0]} in input {prev[1]!r}")
+    return shapes
+
+
+def _equal(xp, a, b) -> bool:
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.dtype.kind in "fc":
+        return bool(xp.array_equal(a, b, equal_nan=True))
+    return bool(xp.array_equal(a, b))
+
+
+class _Compiled:
+    """One cached plan and what it was built from."""
+
+    __slots__ = ("plan", "graph", "frozen", "live_types", "timings")
+
+    def __init__(self, plan, graph, frozen, live_types, timings):
+        self.plan = plan
+        self.graph = graph  # the optimised graph (for dumps and tests)
+        self.frozen = frozen  # weight name -> copy of the data folded into the plan
+        self.live_types = live_types  # weight name -> (shape, dtype) the plan assumes
+        self.timings = timings
+
+
+class Executor:
+    """Runs ``graph`` on ``device`` (a Device or 'CPU'/'cuda'), one plan per key.
+
+    Options: ``fold_params`` lets passes fold float weights (BatchNorm into
+    Conv, constant subgraphs over weights); ``fuse`` runs the fuse pass
+    (elementwise chains become FusedElementwise steps); ``passes`` replaces the default
+    pipeline (a list of Pass objects, or a callable returning one);
+    ``verify`` checks the IR after every pass; ``check`` compares every step's
+    results with the inferred types (for debugging the op table);
+    ``dump_dir`` writes the IR after each pass and the plan for each new key.
+    """
+
+    def __init__(self, graph: Graph, device=None, *, fold_params: bool = False,
+                 fuse: bool = False, passes=None, verify: bool = False, check: bool = False,
+                 dump_dir=None, relax_batch: bool = True, max_plans: int = 32):
+        self.graph = graph
+        self.device = _device.resolve(device)
+        self.fold_params = fold_params
+        self.fuse = fuse
+        self.passes = passes
+        self.verify = verify
+        self.check = check
+        self.dump_dir = dump_dir
+        self.relax_batch = relax_batch
+        self.max_plans = max_plans
+        self._cache: OrderedDict = OrderedDict()
+        self._host_params = {v.name: v.data for v in graph.params}
+        self._device_params = None
+
+    # ------------------------------------------------------------ building
+    def pipeline(self) -> list:
+        """The passes run on each specialised clone (after binding and truncation)."""
+        if self.passes is not None:
+            return list(self.passes() if callable(self.passes) else self.passes)
+        from ..passes import (EliminateDeadCode, FoldBatchNorm, FoldConstants, InferShapes,
+                              PlanMemory)
+
+        ps = [InferShapes(), FoldConstants(fold_params=self.fold_params), EliminateDeadCode()]
+        if self.fold_params:
+            ps += [FoldBatchNorm(), EliminateDeadCode()]
+        if self.fuse:
+            from ..passes.fuse import Fuse
+
+            ps.append(Fuse())
+        return ps + [InferShapes(), PlanMemory()]
+
+    def specialise(self, shapes, dtypes=None, last_layers=None, all_outputs=False,
+                   params=None, dump_dir=None):
+        """The optimised graph for these input shapes, its weights' snapshots and timings."""
+        from ..passes import InferShapes, PassManager, Truncate
+
+        g = self.graph.clone()
+        params = self._host_params if params is None else params
+        given = {}
+        for v in g.params:
+            if v.name in params:
+                data = self._to_host(params[v.name])
+                given[v.name] = data
+                v.data = data
+                v.type = TensorType.of(data)
+        for k, (v, shape) in enumerate(zip(g.inputs, shapes)):
+            if shape is None:  # keep the declared (symbolic) type
+                continue
+            if v.type is not None:
+                v.type = TensorType(v.type.dtype, tuple(shape))
+            elif dtypes is not None:
+                v.type = TensorType(DType.from_np(dtypes[k]), tuple(shape))
+        if last_layers is not None:
+            Truncate(last_layers).run(g)
+        used = {v.name for v in g.params if v.uses and v.name in given}
+        # Integer/bool weights (shape tensors) steer inference and folding wherever
+        # they are used, so they are always checked; they are small.
+        steering = {n for n in used if given[n].dtype.kind not in "fc"}
+        ps = [InferShapes()] if all_outputs else self.pipeline()
+        pm = PassManager(ps, verify=self.verify, dump_dir=dump_dir)
+        pm.run(g)
+        live = {v.name for v in g.params if v.name in given and v.data is given[v.name]}
+        frozen = {n: given[n].copy() for n in (used - live) | steering}
+        return g, live, frozen, pm.timings
+
+    def _to_host(self, arr):
+        return arr if isinstance(arr, np.ndarray) else _device.get_default_device().put(arr)
+
+    def plan_for(self, arrays, last_layers=None, all_outputs=False, params=None) -> _Compiled:
+        """The cached (or newly built) plan for these input arrays."""
+        key = (tuple((tuple(a.shape), str(a.dtype)) for a in arrays), self.device,
+               last_layers, bool(all_outputs))
+        c = self._cache.get(key)
+        if c is not None and self._still_valid(c, params):
+            self._cache.move_to_end(key)
+            return c
+        shapes = [tuple(a.shape) for a in arrays]
+        dump = None
+        if self.dump_dir is not None:
+            import os
+
+            tag = "_".join("x".join(map(str, s)) or "scalar" for s in shapes)
+            tag += "" if last_layers is None else f"_last{last_layers}"
+            tag += "_all" if all_outputs else ""
+            dump = os.path.join(self.dump_dir, f"plan-{tag}")
+        g, live, frozen, timings = self.specialise(shapes, [a.dtype for a in arrays],
+                                                   last_layers, all_outputs, params, dump)
+        from ..codegen.cpu import lower
+
+        plan = lower(g, self.device, live, collect_all=all_outputs)
+        live_types = {}
+        for n in live:
+            p = (params or self._host_params)[n]
+            live_types[n] = (tuple(p.shape), p.dtype)
+        c = _Compiled(plan, g, {n: self.device.put(a) for n, a in frozen.items()},
+                      live_types, timings)
+        if dump is not None:
+            with open(f"{dump}/plan.txt", "w", encoding="utf-8") as f:
+                f.write(str(plan))
+        self._cache[key] = c
+        while len(self._cache) > self.max_plans:
+            self._cache.popitem(last=False)
+        return c
+
+    def _still_valid(self, c: _Compiled, params) -> bool:
+        params = self._host_params if params is None else params
+        for n, (shape, dt) in c.live_types.items():
+            p = params.get(n)
+            if p is None or tuple(p.shape) != shape or p.dtype != dt:
+                return False
+        xp = self.device.xp
+        for n, snap in c.frozen.items():
+            p = params.get(n)
+            if p is None or not _equal(xp, self.device.put(p), snap):
+                return False
+        return True
+
+    # ------------------------------------------------------------ running
+    def run(self, inputs, last_layers=None, all_outputs=False, params=None):
+        """Outputs (a list of device arrays) for ``inputs`` (arrays, graph-input order).
+
+        ``params``: weight name -> current array (default: the graph's own data).
+        With ``all_outputs`` returns an OrderedDict name -> array of every op
+        result in order instead.
+        """
+        dev = self.device
+        arrays = [dev.put(a) for a in inputs]
+        check_inputs(self.graph, arrays, self.relax_batch)
+        if params is None:
+            params = self._params_on_device()
+        c = self.plan_for(arrays, last_layers, all_outputs, params)
+        return run_plan(c.plan, arrays, params, collect=all_outputs, check=self.check)
+
+    def _params_on_device(self):
+        if self.device.kind == "cpu":
+            return self._host_params
+        if self._device_params is None:
+            self._device_params = {n: self.device.put(a) for n, a in self._host_params.items()}
+        return self._device_params
+
+
+def run_plan(plan, inputs, params, collect: bool = False, check: bool = False):
+    """Execute ``plan``: fill inputs, live weights and constants, run the steps.
+
+    Returns the outputs (copied where they alias an input, weight or constant,
+    so callers may keep and modify them), or with ``collect`` an OrderedDict of
+    every op result by name.  A failing step raises :class:`OpError` naming the
+    op and its source node.
+    """
+    xp = plan.device.xp
+    env = [b.data for b in plan.buffers]
+    for bid, a in zip(plan.inputs, inputs):
+        env[bid] = a
+    for bid, name in plan.live_params.items():
+        env[bid] = params[name]
+    for s in plan.steps:
+        args = [None if i is None else env[i] for i in s.inputs]
+        try:
+            outs = s.compute(xp, args, s.attrs)
+        except Exception as e:
+            raise _op_error(s, args, e) from e
+        if len(outs) < len(s.outputs):
+            raise OpError(f"{s.where()}: compute gave {len(outs)} results, the op has "
+                          f"{len(s.outputs)}")
+        for bid, o in zip(s.outputs, outs):
+            if bid is not None:
+                if check:
+                    _check_result(plan, s, bid, o)
+                env[bid] = o
+        for bid in s.frees:
+            env[bid] = None
+    persistent = {id(_root(a)) for a in inputs}
+    persistent.update(id(_root(params[n])) for n in plan.live_params.values())
+    consts = getattr(plan, "_const_roots", None)
+    if consts is None:
+        consts = plan._const_roots = {id(_root(b.data)) for b in plan.buffers
+                                      if b.data is not None}
+    persistent |= consts
+    if collect:
+        return OrderedDict((name, _own(env[bid], persistent)) for name, bid in plan.collect)
+    return [_own(env[bid], persistent) for bid in plan.outputs]
+
+
+def _root(a):
+    while getattr(a, "base", None) is not None:
+        a = a.base
+    return a
+
+
+def _own(a, persistent: set):
+    """``a``, or a copy when it is (a view of) an array that outlives this run:
+    an input, a weight or a constant (ops such as Identity or Reshape return
+    their operand or a view of it)."""
+    if id(_root(a)) in persistent:
+        return a.copy()
+    return a
+
+
+def _op_error(step, args, e) -> OpError:
+    shapes = ", ".join("_" if a is None else
+                       f"{getattr(a, 'dtype', '?')}{list(getattr(a, 'shape', ()))}"
+                       for a in args)
+    return OpError(f"{step.where()} on ({shapes}) failed: {type(e).__name__}: {e}")
+
+
+def _check_result(plan, step, bid, a) -> None:
+    t = plan.buffers[bid].type
+    if t is None:
+        return
+    have = DType.from_np(a.dtype)
+    ok = have == t.dtype and (t.shape is None or (
+        len(t.shape) == a.ndim and all(not isinstance(d, int) or d == n
+                                       for d, n in zip(t.shape, a.shape))))
+    if not ok:
+        raise OpError(f"{step.where()}: result %{plan.buffers[bid].name} is {have.short}"
+                      f"{list(a.shape)}, inferred {format_type(t)}")

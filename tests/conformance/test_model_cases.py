@@ -1,0 +1,36 @@
+"""ONNX model conformance: ``onnx.backend.test.case.model`` cases through SingaBackend.
+
+The cases that carry an in-memory model run here against their stored
+outputs; the nine ``light_*`` zoo models (no in-memory model, files in the
+onnx wheel) are run by ``tests/e2e/test_light_models.py``.  Cases outside
+the table are listed by ``test_not_covered`` (see ``-rs``).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from singa.sonnx import SingaBackend
+
+from ._cases import check_case, load_model_cases, not_covered_reason, report
+
+CASES = [c for c in load_model_cases() if c.model is not None]
+COVERED = [c for c in CASES if not_covered_reason(c.model) is None]
+NOT_COVERED = {c.name: not_covered_reason(c.model) for c in CASES
+               if not_covered_reason(c.model) is not None}
+
+XFAIL: dict[str, str] = {}
+
+
+@pytest.mark.parametrize("case", COVERED, ids=[c.name for c in COVERED])
+def test_model_case(case):
+    if case.name in XFAIL:
+        pytest.xfail(XFAIL[case.name])
+    check_case(case, SingaBackend)
+
+
+def test_not_covered():
+    """Reports (as a skip reason, visible with ``-rs``) what the table does not cover."""
+    assert len(COVERED) + len(NOT_COVERED) == len(CASES)
+    if NOT_COVERED:
+        pytest.skip(report(NOT_COVERED))

@@ -1,0 +1,119 @@
+"""The nine light zoo models shipped in the onnx wheel, against their stored outputs.
+
+As ``onnx.backend.test.runner`` does for these models: every graph input that
+is not an initializer gets ``Runner.generate_dummy_data(..., seed=0,
+random=False)``, and the outputs must match ``light_<name>_output_<i>.pb`` (made
+by onnx's ReferenceEvaluator) at the runner's per-model rtol/atol.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import onnx
+import pytest
+from onnx.backend.test.case import model as model_cases
+from onnx.backend.test.runner import Runner
+
+from singa import sonnx
+
+LIGHT_DIR = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light")
+CASES = {c.model_name: c for c in model_cases.collect_testcases()
+         if c.url and c.url.startswith("onnx/backend/test/data/light/")}
+
+
+def light_inputs(m: onnx.ModelProto, name: str) -> list[np.ndarray]:
+    inits = {t.name for t in m.graph.initializer}
+    return [Runner.generate_dummy_data(x, seed=0, name=name, random=False)
+            for x in m.graph.input if x.name not in inits]
+
+
+def expected_outputs(path: str, m: onnx.ModelProto) -> list[np.ndarray]:
+    prefix = os.path.splitext(path)[0]
+    outs = []
+    for i in range(len(m.graph.output)):
+        t = onnx.TensorProto()
+        with open(f"{prefix}_output_{i}.pb", "rb") as f:
+            t.ParseFromString(f.read())
+        outs.append(onnx.numpy_helper.to_array(t))
+    return outs
+
+
+def test_all_nine_present():
+    assert len(CASES) == 9, sorted(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_light_model(name):
+    case = CASES[name]
+    path = os.path.join(LIGHT_DIR, f"light_{name}.onnx")
+    m = onnx.load(path)
+    rep = sonnx.prepare(path)
+    outs = rep.run(light_inputs(m, name))
+    Runner.assert_similar_outputs(expected_outputs(path, m), [np.asarray(t.data) for t in outs],
+                                  rtol=case.rtol, atol=case.atol, model_dir=name)
+
+
+# The stored outputs above are uniform (every weight is a ConstantOfShape of
+# one value, so all 1000 classes score alike): they check the plumbing, not the
+# arithmetic.  Here the same graphs get random weights (each ConstantOfShape
+# becomes a seeded random initializer of its shape) and a random input, and
+# singa must match onnxruntime.
+
+def randomized(m: onnx.ModelProto, seed: int = 0) -> onnx.ModelProto:
+    """``m`` with every ConstantOfShape-of-an-initializer replaced by random weights."""
+    rng = np.random.default_rng(seed)
+    m2 = onnx.ModelProto()
+    m2.CopyFrom(m)
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in m2.graph.initializer}
+    keep, new = [], []
+    for n in m2.graph.node:
+        if n.op_type == "ConstantOfShape" and n.input[0] in inits:
+            shape = tuple(int(d) for d in inits[n.input[0]])
+            w = rng.random(shape, dtype=np.float32)
+            if len(shape) >= 2:  # conv / gemm weights: He-uniform scale keeps activations O(1)
+                a = np.float32(np.sqrt(6.0 / int(np.prod(shape[1:]))))
+                w = (w * 2 - 1) * a
+            else:  # biases, BN scale/shift/mean/var: positive, O(1)
+                w += np.float32(0.5)
+            new.append(onnx.numpy_helper.from_array(w, n.output[0]))
+        else:
+            keep.append(n)
+    del m2.graph.node[:]
+    m2.graph.node.extend(keep)
+    m2.graph.initializer.extend(new)
+    return m2
+
+
+# alexnet, zfnet512 and vgg19 are left out: 60-140M weights, almost all in the
+# Gemm layers, cost 10+ s to generate and hand to onnxruntime, and test nothing
+# the other six (Conv, LRN, pools, Gemm, Softmax...) do not.
+RANDOM_WEIGHTS = ["densenet121", "inception_v1", "inception_v2", "resnet50", "shufflenet",
+                  "squeezenet"]
+
+
+@pytest.mark.parametrize("name", RANDOM_WEIGHTS)
+def test_light_model_random_weights_vs_onnxruntime(name):
+    ort = pytest.importorskip("onnxruntime")
+    m = randomized(onnx.load(os.path.join(LIGHT_DIR, f"light_{name}.onnx")))
+    # Random weights easily saturate the final Softmax (a near one-hot output says
+    # little), so the last op's input (the logits) is compared too.
+    m.graph.output.append(onnx.helper.make_empty_tensor_value_info(m.graph.node[-1].input[0]))
+    rng = np.random.default_rng(1)
+    inits = {t.name for t in m.graph.initializer}
+    feeds = {x.name: rng.random(tuple(d.dim_value for d in x.type.tensor_type.shape.dim),
+                                dtype=np.float32)
+             for x in m.graph.input if x.name not in inits}
+    so = ort.SessionOptions()
+    so.log_severity_level = 3  # the light models carry unused initializers; ort warns on each
+    sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    ref = sess.run(None, feeds)
+    got = sonnx.prepare(m).run(list(feeds.values()))
+    for r, g in zip(ref, got):
+        g = np.asarray(g.data)
+        assert g.shape == r.shape and g.dtype == r.dtype
+        assert np.isfinite(r).all() and r.std() > 1e-6  # the comparison means something
+        # float32 sums over ~1e4-term dot products in another order: relative to the
+        # output's scale, 1e-4 is tens of ulps
+        np.testing.assert_allclose(g, r, rtol=1e-3, atol=1e-4 * float(np.abs(r).max()))
