@@ -1,0 +1,1 @@
+"""Codegen: the ExecutionPlan (plan) and its CPU lowering to NumPy steps (cpu)."""

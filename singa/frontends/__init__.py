@@ -1,0 +1,1 @@
+"""Frontends: ONNX ModelProto -> IR (onnx_import) and autograd tape -> IR (trace)."""

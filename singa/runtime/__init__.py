@@ -1,0 +1,1 @@
+"""Runtime: the plan executor (executor) and eager execution of IR graphs for training (autograd_runner)."""
