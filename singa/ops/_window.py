@@ -8,8 +8,12 @@ Shape inference calls the same code with dims that may be symbols or None.
 
 from __future__ import annotations
 
+import concurrent.futures
 import itertools
 import math
+import os
+
+import numpy as np
 
 from ..errors import ShapeError
 
@@ -100,6 +104,14 @@ def windows(kernel, strides, dilations, out):
                          for p, d, s, o in zip(pos, dilations, strides, out))
 
 
+def axis_taps(kernel, strides, dilations, out, base=None):
+    """Per axis, per kernel position: the strided slice of the padded input it reads
+    (window origins shifted by ``base`` per axis)."""
+    base = base or [0] * len(kernel)
+    return [[slice(b + p * d, b + p * d + (o - 1) * s + 1, s) for p in range(k)]
+            for k, s, d, o, b in zip(kernel, strides, dilations, out, base)]
+
+
 def interior(pb, sizes):
     """Slices selecting the unpadded part of a padded spatial block."""
     return tuple(slice(b, b + n) for b, n in zip(pb, sizes))
@@ -115,3 +127,86 @@ def spatial_of(op, shape, min_rank=3):
         raise ShapeError(f"{op}: input of shape {tuple(shape)} needs rank >= {min_rank} "
                          f"(N, C, spatial...)")
     return tuple(shape[2:])
+
+
+def is_cn(a) -> bool:
+    """True for an (N, C, ...) array stored channel-major, i.e. the transposed view of
+    a C-contiguous (C, N, ...) block, as Conv returns on the CPU."""
+    return (a.ndim >= 2 and a.shape[0] > 1 and a.shape[1] > 1 and not a.flags.c_contiguous
+            and a.swapaxes(0, 1).flags.c_contiguous)
+
+
+def alloc_like(xp, like, shape, dtype, fill=None):
+    """A new (N, C, ...) array laid out like ``like`` (channel-major when
+    :func:`is_cn`, else C order); uninitialised unless ``fill`` is given."""
+    cn = is_cn(like)
+    s = (shape[1], shape[0]) + tuple(shape[2:]) if cn else tuple(shape)
+    a = xp.empty(s, dtype=dtype) if fill is None else xp.full(s, fill, dtype=dtype)
+    return a.swapaxes(0, 1) if cn else a
+
+
+def same_layout(xp, a, like):
+    """``a`` (same shape as ``like``) stored in ``like``'s memory order, so that
+    elementwise passes over both walk memory in step; a copy only when needed."""
+    if a.strides == like.strides or a.ndim < 2:
+        return a
+    out = xp.empty_like(like, dtype=a.dtype)
+    out[...] = a
+    return out
+
+
+# ------------------------------------------------------------------ threads
+#
+# NumPy runs copies and ufunc loops on one core, releasing the GIL while it
+# does.  The big data-movement steps of conv and pooling (im2col, col2im, the
+# tap loops) can therefore split their work into disjoint slices run on a few
+# threads; BLAS already threads the GEMMs in between.  That only pays off when
+# BLAS's idle workers let go of the cores: OpenBLAS's spin for about 0.1 s after
+# every GEMM unless OPENBLAS_THREAD_TIMEOUT is small, and then a second thread
+# of ours only gets half a core.  Hence the default: as many threads as cores
+# when OPENBLAS_THREAD_TIMEOUT <= 8, else one; SINGA_OP_THREADS overrides it.
+
+PARALLEL_MIN = 1 << 16  # elements under which a step stays on one thread
+_executor = None
+_workers = 0
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def op_threads() -> int:
+    """How many threads the data-movement steps of conv and pooling use."""
+    try:
+        if os.environ.get("SINGA_OP_THREADS"):
+            return max(1, int(os.environ["SINGA_OP_THREADS"]))
+        if int(os.environ.get("OPENBLAS_THREAD_TIMEOUT", "99")) <= 8:
+            return _cores()
+    except ValueError:
+        pass
+    return 1
+
+
+def split_run(xp, fn, n, work):
+    """Call ``fn(lo, hi)`` for consecutive ranges covering ``[0, n)``: over
+    :func:`op_threads` threads when ``xp`` is NumPy and ``work`` (elements
+    touched) is large, else once.  ``fn`` must only write its own slices."""
+    global _executor, _workers
+    parts = min(n, op_threads(), 16)
+    if xp is not np or parts < 2 or work < PARALLEL_MIN:
+        fn(0, n)
+        return
+    if _workers < parts - 1:
+        _executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=parts - 1, thread_name_prefix="singa-ops")
+        _workers = parts - 1
+    bounds = [(i * n // parts, (i + 1) * n // parts) for i in range(parts)]
+    futures = [_executor.submit(fn, lo, hi) for lo, hi in bounds[1:]]
+    try:
+        fn(*bounds[0])
+    finally:
+        for f in futures:
+            f.result()

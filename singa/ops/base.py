@@ -169,3 +169,29 @@ def np_dtype(dt) -> np.dtype:
     if isinstance(dt, (int, np.integer)):
         return DType(int(dt)).np
     return np.dtype(dt)
+
+
+def retain_freed_memory(trim_bytes: int = 1 << 30, mmap_bytes: int = 1 << 25) -> bool:
+    """Let glibc keep freed memory for reuse instead of returning it to the OS.
+
+    Op computes allocate large temporaries (im2col buffers, grads) every call;
+    by default glibc gives such blocks back to the kernel and the next call pays
+    a page fault per 4 KiB touched, which costs as much as the arithmetic on a
+    small CNN.  Blocks below ``mmap_bytes`` then come from the heap, and up to
+    ``trim_bytes`` of free heap is kept.  No-op (False) off glibc or when the
+    environment variable ``SINGA_RETAIN_FREED_MEMORY`` is ``0``.
+    """
+    import ctypes
+    import ctypes.util
+    import os
+
+    if os.environ.get("SINGA_RETAIN_FREED_MEMORY", "1") == "0":
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(mallopt(m_mmap_threshold, int(mmap_bytes))
+                and mallopt(m_trim_threshold, int(trim_bytes)))
