@@ -153,7 +153,9 @@ def backward(y: Tensor, dy=None):
         for k, o in enumerate(node.out_arrays):
             g = grads.pop((id(node), k), None)
             douts.append(g if g is not None or o is None else xp.zeros_like(o))
-        dxs = node.opdef.grad(xp, node.in_arrays, node.out_arrays, douts, node.attrs)
+        # ``_need_grads`` lets a rule skip work nobody wants (a first conv's dX).
+        attrs = dict(node.attrs, _need_grads=tuple(node.needs))
+        dxs = node.opdef.grad(xp, node.in_arrays, node.out_arrays, douts, attrs)
         for t, need, g in zip(node.inputs, node.needs, dxs):
             if not need:
                 continue

@@ -11,6 +11,8 @@ Signatures an OpDef carries (``xp`` is ``numpy`` or ``cupy``):
   known at compile time, else None.  Shapes may hold symbols ("N") or None.
 - ``grad(xp, inputs, outputs, douts, attrs) -> list[array | None]``, one entry per
   input; ``douts[i]`` is never None (zeros stand in for outputs nobody used).
+  ``attrs["_need_grads"]``, when present, holds one bool per input: a rule may
+  return None for inputs marked False instead of computing their gradient.
 - ``adapt(attrs, opset) -> (attrs, {input_index: constant})`` turns an old op form
   (attributes that later became inputs, changed defaults) into the newest form.
 """

@@ -191,7 +191,7 @@ for _name, (_fwd, _deriv) in _TRIG.items():
         grad=lambda xp, x, y, dy, a: dy * (x > 0))
 def _relu(xp, x, attrs):
     """max(x, 0)."""
-    return xp.maximum(x, 0).astype(x.dtype)
+    return xp.maximum(x, 0).astype(x.dtype, copy=False)
 
 
 @_unary("LeakyRelu", defaults={"alpha": 0.01},
