@@ -32,6 +32,7 @@ test: setup
 
 bench: setup
 	$(VPY) bench/train_cnn.py
+	$(VPY) bench/infer.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

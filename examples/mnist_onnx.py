@@ -129,8 +129,10 @@ def main(argv=None):
     ap.add_argument("--data", default=None, help="folder of MNIST-format IDX files")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--lr", type=float, default=0.05,
+                    help="initial learning rate, decayed along a cosine over the training")
     ap.add_argument("--momentum", type=float, default=0.9)
+    ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--retrain-samples", type=int, default=20000,
                     help="training images used by the re-train and transfer stages")
     ap.add_argument("--out", default=None, help="where to save the .onnx (default: a temp dir)")
@@ -145,8 +147,10 @@ def main(argv=None):
 
     print("== 1. train the CNN eagerly")
     model = CNN()
-    sgd = opt.SGD(lr=args.lr, momentum=args.momentum)
-    x, y, _ = train(model, train_x, train_y, sgd, dev, epochs=args.epochs)
+    steps = args.epochs * (train_x.shape[0] // args.batch_size)
+    sgd = opt.SGD(lr=opt.CosineDecay(args.lr, steps), momentum=args.momentum)
+    x, y, _ = train(model, train_x, train_y, sgd, dev, epochs=args.epochs,
+                    batch_size=args.batch_size)
     acc_trained = test(model, valid_x, valid_y, dev)
     print(f"test accuracy of the trained model: {acc_trained:.4f}")
 

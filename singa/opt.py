@@ -7,9 +7,22 @@ holder of a parameter (a layer, ``SingaRep.tensor_map``) sees the new values.
 
 from __future__ import annotations
 
+import math
 import weakref
 
 from .tensor import Tensor
+
+
+class CosineDecay:
+    """Learning rate ``init_value`` decayed along half a cosine to ``alpha * init_value``
+    over ``decay_steps`` steps, then held; pass it as an optimizer's ``lr``."""
+
+    def __init__(self, init_value: float, decay_steps: int, alpha: float = 0.0):
+        self.init_value, self.decay_steps, self.alpha = init_value, decay_steps, alpha
+
+    def __call__(self, step: int) -> float:
+        frac = min(step, self.decay_steps) / self.decay_steps
+        return self.init_value * (self.alpha + (1 - self.alpha) * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
 class Optimizer:

@@ -62,3 +62,16 @@ def test_update_is_in_place_and_keeps_dtype():
     opt.SGD(lr=0.5).update(p, tensor.from_numpy(np.ones(3, np.float32)))
     assert p.data is alias and p.dtype == np.float32
     np.testing.assert_allclose(alias, 0.5)
+
+
+def test_cosine_decay_schedule_drives_sgd():
+    sched = opt.CosineDecay(0.1, decay_steps=4, alpha=0.1)
+    want = [0.1 * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(s, 4) / 4))) for s in range(6)]
+    assert [sched(s) for s in range(6)] == pytest.approx(want)
+    assert sched(0) == pytest.approx(0.1) and sched(4) == pytest.approx(0.01) == sched(9)
+    sgd = opt.SGD(lr=sched)
+    p = tensor.Tensor(data=np.zeros(1), stores_grad=True)
+    for _ in range(3):
+        sgd.update(p, tensor.from_numpy(np.ones(1)))
+        sgd.step()
+    assert tensor.to_numpy(p).item() == pytest.approx(-sum(want[:3]))
