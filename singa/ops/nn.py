@@ -101,7 +101,10 @@ def _source_coords(mode, out_len, in_len, scale, roi_lo=0.0, roi_hi=1.0):
     elif mode == "asymmetric":
         x = o / s
     elif mode == "align_corners":
-        x = o * (length - 1) / f(out_len - 1) if out_len > 1 else np.zeros(out_len, dtype=f)
+        # The ONNX spec divides by the unrounded resized length (in * scale) - 1;
+        # with `sizes` that is the output length itself.
+        span = length * s - f(1)
+        x = o * (length - 1) / span if out_len > 1 and span != 0 else np.zeros(out_len, dtype=f)
     elif mode == "half_pixel_symmetric":
         adjustment = f(out_len) / (s * length)
         offset = length / f(2) * (f(1) - adjustment)

@@ -20,15 +20,7 @@ NOT_COVERED = {c.name: not_covered_reason(c.model) for c in CASES
 
 # Cases whose ops are in the table but which need a feature singa lacks; each
 # entry names the feature.
-XFAIL: dict[str, str] = {
-    # Op-table bug (reported to the lead): for coordinate_transformation_mode=
-    # align_corners with `scales`, ONNX maps x_out -> x_out * (in - 1) / (in * scale - 1)
-    # with the unrounded output length in * scale; singa uses the rounded length.
-    "test_resize_downsample_scales_cubic_align_corners":
-        "Resize align_corners with scales: uses the rounded output length",
-    "test_resize_downsample_scales_linear_align_corners":
-        "Resize align_corners with scales: uses the rounded output length",
-}
+XFAIL: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("case", COVERED, ids=[c.name for c in COVERED])
