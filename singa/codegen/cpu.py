@@ -6,22 +6,190 @@ put on the device once; liveness says after which step each temporary can be
 dropped.  The steps are written against ``device.xp``, so the same plan runs
 with NumPy on the CPU and with CuPy on a GPU (op by op there; fused CUDA
 kernels would replace groups of steps).
+
+Epilogues: an op whose result is a new array nobody else holds (a Conv, a
+Gemm, a BatchNormalization, a binary sum...) and a chain of elementwise ops
+after it, each the only reader of the previous result (BatchNormalization in
+inference mode, Relu, Clip, Add, Sum, Sub, Mul), become one step: the head
+computes, and every epilogue overwrites the head's array in place, with the
+same arithmetic as the op (so the same values) but without allocating and
+filling a new array per op.  The fused step runs where the chain's last op
+stood, when all its other operands exist.  Whenever an operand does not fit
+in place (other dtype, broadcasting that grows the result), the epilogue falls
+back to the op's own compute.
 """
 
 from __future__ import annotations
 
 from ..errors import IRError
-from ..ir.graph import Graph, Value
+from ..ir.graph import Graph, Op, Value
 from .plan import Buffer, ExecutionPlan, Step
 
+# Ops whose first result is always a freshly allocated array that no other
+# value, weight or cache aliases, so the plan may overwrite it in place.
+FRESH_HEADS = frozenset({"Conv", "ConvTranspose", "Gemm", "BatchNormalization", "Add", "Sub",
+                         "Mul", "Sum"})
 
-def lower(graph: Graph, device, live_params=(), collect_all: bool = False) -> ExecutionPlan:
+
+# ------------------------------------------------------------------ in-place epilogues
+#
+# Each takes the owned array ``y`` (the chain value), its operand position
+# ``pos`` in the op and the op's other operands ``others`` (in order, without y),
+# and returns the op's result: ``y`` overwritten, or a new array via ``compute``.
+
+def _fallback(opdef):
+    def run(xp, y, pos, others, attrs):
+        args = list(others)
+        args.insert(pos, y)
+        return opdef.compute(xp, args, attrs)[0]
+    return run
+
+
+def _relu(xp, y, pos, others, attrs):
+    return xp.maximum(y, 0, out=y)
+
+
+def _clip(xp, y, pos, others, attrs):
+    from ..ops.arith import _clip_bounds
+
+    _, lo, hi = _clip_bounds(xp, [y] + list(others))
+    # the op raises to min, then lowers to max: same order, same values
+    if lo is not None:
+        xp.maximum(y, lo, out=y)
+    if hi is not None:
+        xp.minimum(y, hi, out=y)
+    return y
+
+
+def _fits(y, others) -> bool:
+    """All operands of y's dtype and none of a shape that would grow the result."""
+    for o in others:
+        if o is None or o.dtype != y.dtype or o.ndim > y.ndim:
+            return False
+        if any(d != 1 and d != n for d, n in zip(o.shape[::-1], y.shape[::-1])):
+            return False
+    return True
+
+
+def _binary(ufunc_name):
+    def run(xp, y, pos, others, attrs):
+        if not _fits(y, others):
+            return None
+        a = [y] + list(others) if pos == 0 else list(others) + [y]
+        getattr(xp, ufunc_name)(a[0], a[1], out=y)
+        return y
+    return run
+
+
+def _sum(xp, y, pos, others, attrs):
+    if not _fits(y, others):
+        return None
+    # Sum folds left to right: acc = x0; acc = acc + x_i.  The operands before y
+    # are summed into a new array first (as the op does), then y takes over.
+    acc = None
+    for o in others[:pos]:
+        acc = o if acc is None else acc + o
+    if acc is not None:
+        xp.add(acc, y, out=y)
+    for o in others[pos:]:
+        xp.add(y, o, out=y)
+    return y
+
+
+def _batchnorm(xp, y, pos, others, attrs):
+    from ..ops.norm import _bn_layout
+
+    scale, b, mean, var = others[:4]
+    if (pos != 0 or attrs.get("training_mode", 0)
+            or any(p is None or p.dtype != y.dtype or p.shape != scale.shape
+                   for p in (scale, b, mean, var))):
+        return None
+    shape, _ = _bn_layout("BatchNormalization", y, scale)
+    eps = float(attrs.get("epsilon", 1e-5))
+    # exactly the op's expressions (norm.batch_normalization), evaluated in place
+    a = scale.reshape(shape) / xp.sqrt(var.reshape(shape) + eps)
+    c = b.reshape(shape) - mean.reshape(shape) * a
+    if a.dtype != y.dtype or c.dtype != y.dtype:
+        return None
+    xp.multiply(y, a, out=y)
+    xp.add(y, c, out=y)
+    return y
+
+
+EPILOGUES = {
+    "Relu": _relu,
+    "Clip": _clip,
+    "Add": _binary("add"),
+    "Sub": _binary("subtract"),
+    "Mul": _binary("multiply"),
+    "Sum": _sum,
+    "BatchNormalization": _batchnorm,
+}
+
+
+def _epilogue_ok(op: Op, v: Value) -> bool:
+    """Whether ``op`` can take ``v`` (its operand) as an in-place epilogue."""
+    if op.name not in EPILOGUES or sum(1 for o in op.operands if o is v) != 1:
+        return False
+    if any(r.uses for r in op.results[1:]):
+        return False
+    if op.name == "BatchNormalization":
+        return op.operands[0] is v and not op.attrs.get("training_mode", 0)
+    return True
+
+
+def _chains(graph: Graph, outputs: set) -> dict:
+    """head op -> the epilogue ops fused after it (only heads with at least one)."""
+    chains = {}
+    taken = set()
+    for op in graph.ops:
+        if op.name not in FRESH_HEADS or id(op) in taken or not op.results:
+            continue
+        if any(r.uses for r in op.results[1:]):
+            continue
+        chain = []
+        v = op.results[0]
+        while v not in outputs and len(v.uses) == 1:
+            user = v.uses[0][0]
+            if not isinstance(user, Op) or id(user) in taken or not _epilogue_ok(user, v):
+                break
+            chain.append(user)
+            taken.add(id(user))
+            v = user.results[0]
+        if chain:
+            chains[id(op)] = chain
+            taken.add(id(op))
+    return chains
+
+
+def _fused_compute(head_compute, n_head, parts):
+    """compute() of a head followed by in-place epilogues.  ``parts``: one
+    (in-place function, fallback, position of the chain value, operand count,
+    attrs) per epilogue, whose other operands follow the head's in ``args``."""
+
+    def compute(xp, args, attrs):
+        y = head_compute(xp, args[:n_head], attrs)[0]
+        k = n_head
+        for fast, slow, pos, n, eattrs in parts:
+            others = args[k:k + n]
+            k += n
+            # ops on 0-d operands may give NumPy scalars, which cannot be written
+            r = fast(xp, y, pos, others, eattrs) if isinstance(y, xp.ndarray) else None
+            y = slow(xp, y, pos, others, eattrs) if r is None else r
+        return [y]
+
+    return compute
+
+
+def lower(graph: Graph, device, live_params=(), collect_all: bool = False,
+          fuse_epilogues: bool = True) -> ExecutionPlan:
     """The plan of ``graph`` on ``device``.
 
     ``live_params``: names of params read from the caller on every run; other
     params are bound once like constants.  ``collect_all`` keeps every op
     result until the end and lists them in ``plan.collect`` (for
-    ``run(..., all_outputs=True)``).
+    ``run(..., all_outputs=True)``); it also turns epilogue fusion off, as does
+    ``fuse_epilogues=False``.
     """
     from ..ops import OPS
 
@@ -49,13 +217,24 @@ def lower(graph: Graph, device, live_params=(), collect_all: bool = False) -> Ex
         add(v, "const", device.put(v.data))
 
     outputs = set(graph.outputs)
+    chains = {} if collect_all or not fuse_epilogues else _chains(graph, outputs)
+    # A fused group runs at its last op: head -> tail, and tail -> its group.
+    groups = {}
+    absorbed = set()
+    for op in graph.ops:
+        chain = chains.get(id(op))
+        if chain:
+            groups[id(chain[-1])] = [op] + chain
+            absorbed.update(id(o) for o in [op] + chain[:-1])
+
     last_use: dict[int, int] = {}
-    for k, op in enumerate(graph.ops):
-        opdef = OPS.get(op.name)
-        if opdef is None:
-            raise IRError(f"{op.name} ({op.loc}): not in the op table")
+
+    def operand_ids(op: Op, skip: Value | None = None) -> list:
+        """Buffer ids of op's operands (None for absent ones), without ``skip``."""
         ins = []
         for v in op.operands:
+            if skip is not None and v is skip:
+                continue
             if v is None:
                 ins.append(None)
                 continue
@@ -63,18 +242,58 @@ def lower(graph: Graph, device, live_params=(), collect_all: bool = False) -> Ex
                 raise IRError(f"{op.name} ({op.loc}): operand %{v.name} is used before "
                               f"it is defined")
             ins.append(ids[v])
-            last_use[ids[v]] = k
-        attrs = opdef.attrs(op.attrs)
-        if opdef.num_outputs != 1 and "_num_outputs" not in attrs:
-            attrs["_num_outputs"] = len(op.results)
-        outs = []
-        for r in op.results:
-            keep = bool(r.uses) or collect_all or r in outputs
-            outs.append(add(r, "temp") if keep else None)
-            if keep and collect_all and r.name:
-                plan.collect.append((r.name, ids[r]))
-        plan.steps.append(Step(k, op.name, op.loc, opdef.compute, attrs, tuple(ins),
-                               tuple(outs)))
+        return ins
+
+    for op in graph.ops:
+        opdef = OPS.get(op.name)
+        if opdef is None:
+            raise IRError(f"{op.name} ({op.loc}): not in the op table")
+        if id(op) in absorbed:
+            continue
+        k = len(plan.steps)
+        group = groups.get(id(op))
+        if group is None:
+            ins = operand_ids(op)
+            attrs = opdef.attrs(op.attrs)
+            if opdef.num_outputs != 1 and "_num_outputs" not in attrs:
+                attrs["_num_outputs"] = len(op.results)
+            outs = []
+            for r in op.results:
+                keep = bool(r.uses) or collect_all or r in outputs
+                outs.append(add(r, "temp") if keep else None)
+                if keep and collect_all and r.name:
+                    plan.collect.append((r.name, ids[r]))
+            plan.steps.append(Step(k, op.name, op.loc, opdef.compute, attrs, tuple(ins),
+                                   tuple(outs)))
+        else:
+            head = group[0]
+            hdef = OPS[head.name]
+            ins = operand_ids(head)
+            attrs = hdef.attrs(head.attrs)
+            if hdef.num_outputs != 1 and "_num_outputs" not in attrs:
+                attrs["_num_outputs"] = len(head.results)
+            parts, epilogue = [], []
+            prev = head.results[0]
+            for e in group[1:]:
+                edef = OPS[e.name]
+                eattrs = edef.attrs(e.attrs)
+                if edef.num_outputs != 1 and "_num_outputs" not in eattrs:
+                    eattrs["_num_outputs"] = len(e.results)
+                pos = next(i for i, o in enumerate(e.operands) if o is prev)
+                extra = operand_ids(e, skip=prev)
+                ins += extra
+                parts.append((EPILOGUES[e.name], _fallback(edef), pos, len(extra), eattrs))
+                epilogue.append((e.name, e.loc, pos, tuple(extra)))
+                prev = e.results[0]
+            out = add(op.results[0], "temp")
+            name = "+".join(o.name for o in group)
+            loc = ", ".join(o.loc for o in group if o.loc)
+            plan.steps.append(Step(k, name, loc, _fused_compute(hdef.compute, len(head.operands),
+                                                                parts),
+                                   attrs, tuple(ins), (out,), epilogue=tuple(epilogue)))
+        for i in plan.steps[-1].inputs:
+            if i is not None:
+                last_use[i] = k
     for v in graph.outputs:
         if v not in ids:
             raise IRError(f"graph output %{v.name} is not defined")

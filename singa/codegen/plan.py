@@ -53,19 +53,29 @@ class Step:
     inputs: tuple  # buffer ids, None for an absent optional operand
     outputs: tuple  # buffer ids of the results the graph keeps (None: unused result)
     frees: tuple = ()  # buffer ids whose last use is this step
+    # in-place epilogues fused after the op (see codegen.cpu): (op, loc, operand
+    # position of the running result, buffer ids of its other operands) each;
+    # their operands follow the op's own in ``inputs``
+    epilogue: tuple = ()
 
     def where(self) -> str:
         return f"{self.op} ({self.loc})" if self.loc else self.op
 
     def __str__(self):
-        ins = ", ".join("_" if i is None else f"b{i}" for i in self.inputs)
+        n = len(self.inputs) - sum(len(e[3]) for e in self.epilogue)
+        ins = ", ".join("_" if i is None else f"b{i}" for i in self.inputs[:n])
         outs = ", ".join("_" if i is None else f"b{i}" for i in self.outputs)
         shown = {k: v for k, v in self.attrs.items() if not k.startswith("_")}
         try:
             attrs = format_attrs(shown)
         except Exception:  # an attribute the IR printer does not know (never fatal here)
             attrs = " {" + ", ".join(sorted(shown)) + "}"
-        line = f"s{self.index}: {outs} = {self.op}({ins}){attrs}"
+        head = self.op.split("+")[0] if self.epilogue else self.op
+        line = f"s{self.index}: {outs} = {head}({ins}){attrs}"
+        for op, _, pos, extra in self.epilogue:
+            args = ["_" if i is None else f"b{i}" for i in extra]
+            args.insert(pos, "^")
+            line += f" -> {op}({', '.join(args)}) in place"
         if self.frees:
             line += "  free " + ",".join(f"b{i}" for i in self.frees)
         if self.loc:

@@ -150,6 +150,14 @@ def batch_chunks(n, per_item):
 
 CACHE_BYTES = 1 << 26
 _cols: "collections.OrderedDict[int, tuple]" = collections.OrderedDict()
+_held = [0]  # bytes of the buffers in _cols, kept up to date instead of summed per call
+
+
+def _drop(k):
+    entry = _cols.pop(k, None)
+    if entry is not None:
+        _held[0] -= entry[2].nbytes
+    return entry
 
 
 def cache_put(x, key, col):
@@ -157,20 +165,19 @@ def cache_put(x, key, col):
     if col.nbytes > CACHE_BYTES // 4:
         return
     try:
-        ref = weakref.ref(x, lambda _, k=id(x): _cols.pop(k, None))
+        ref = weakref.ref(x, lambda _, k=id(x): _drop(k))
     except TypeError:  # an array type without weak references: no caching
         return
-    _cols.pop(id(x), None)
+    _drop(id(x))
     _cols[id(x)] = (ref, key, col)
-    total = sum(e[2].nbytes for e in _cols.values())
-    while total > CACHE_BYTES:
-        _, (_, _, old) = _cols.popitem(last=False)
-        total -= old.nbytes
+    _held[0] += col.nbytes
+    while _held[0] > CACHE_BYTES:
+        _drop(next(iter(_cols)))
 
 
 def cache_take(x, key):
     """The column buffer cached for ``x`` and ``key`` (removed), or None."""
-    entry = _cols.pop(id(x), None)
+    entry = _drop(id(x))
     if entry is not None and entry[0]() is x and entry[1] == key:
         return entry[2]
     return None

@@ -13,13 +13,16 @@ that a buffer stays within ``_columns.COL_BUDGET`` elements.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from ..errors import ShapeError
 from ..ir.types import TensorType
 from ._columns import (batch_chunks, cache_put, cache_take, col2im, col2im_bl, gemm, im2col,
                        im2col_bl, trivial)
-from ._window import geometry, interior, ints, prod, spatial_of, split_run, window_params
+from ._window import (geometry, interior, ints, prod, spatial_of, split_run, window_params,
+                      windows)
 from .base import Pattern, defop, retain_freed_memory
 
 BATCH_LAST_BELOW = 256  # output pixels per image under which columns go batch-last
@@ -178,12 +181,109 @@ def _gemm_columns(xp, x, g, n0, n1, with_ones):
 
 
 def _bias_in_gemm(g, b):
-    """Whether the bias rides along in the GEMM (see _gemm_columns)."""
-    return b is not None and g.g == 1 and not trivial(g.kernel, g.strides, None)
+    """Whether the bias rides along in the GEMM (see _gemm_columns).  That costs a
+    copy of the weights with the bias column (M x C*K) instead of a pass over the
+    output (M x N*P): worth it only while the weights are the smaller of the two."""
+    return (b is not None and g.g == 1 and not trivial(g.kernel, g.strides, None)
+            and g.c * g.kk < g.n * g.p)
+
+
+DEPTHWISE_BLOCK = 1 << 16  # elements of one channel block's running sum (cache sized)
+
+
+def _depthwise_ok(g, x, w, b):
+    """A depthwise conv (one filter per channel) of one dtype: :func:`_depthwise`
+    computes it without column buffers.  Not for float16, whose running sums
+    would round at every tap (the GEMM path accumulates more precisely)."""
+    return (g.g > 1 and g.g == g.c == g.m and x.dtype == w.dtype
+            and x.dtype.kind == "f" and x.dtype.itemsize >= 4
+            and (b is None or b.dtype == w.dtype))
+
+
+def _depthwise(xp, x, w, b, g):
+    """Depthwise conv (see _depthwise_flat and _depthwise_strided): (N, M, *out)."""
+    if all(s == 1 for s in g.strides):
+        return _depthwise_flat(xp, x, w, b, g)
+    return _depthwise_strided(xp, x, w, b, g)
+
+
+def _depthwise_strided(xp, x, w, b, g):
+    """Strided depthwise conv: per kernel tap, the strided window of the padded
+    input times that tap's weights, summed into the output; in channel blocks
+    that stay in cache (two passes per tap over a block)."""
+    c, n, out = g.c, g.n, tuple(g.out)
+    src = x.swapaxes(0, 1)  # (C, N, *padded) whatever g.batch_last says
+    if any(g.pb) or any(g.pe):
+        src = xp.zeros((c, n) + tuple(g.padded), dtype=x.dtype)
+        src[(slice(None), slice(None)) + interior(g.pb, g.sp)] = x.swapaxes(0, 1)
+    taps = list(windows(g.kernel, g.strides, g.dilations, out))
+    wk = w.reshape((c, len(taps)) + (1,) * (g.nd + 1))
+    ycn = xp.empty((c, n) + out, dtype=x.dtype)
+    per = n * prod(out)
+    step = max(1, min(c, DEPTHWISE_BLOCK // max(1, per)))
+    tmp = xp.empty((step, n) + out, dtype=x.dtype)
+    lead = (slice(None), slice(None))
+    for c0 in range(0, c, step):
+        c1 = min(c, c0 + step)
+        acc, t, blk = ycn[c0:c1], tmp[:c1 - c0], src[c0:c1]
+        for k, (_, sl) in enumerate(taps):
+            if k == 0:
+                xp.multiply(blk[lead + sl], wk[c0:c1, k], out=acc)
+            else:
+                xp.multiply(blk[lead + sl], wk[c0:c1, k], out=t)
+                acc += t
+        if b is not None:
+            acc += _bshape(b[c0:c1], g.nd + 1)
+    return _result(xp, ycn)
+
+
+def _depthwise_flat(xp, x, w, b, g):
+    """Depthwise conv as a sum over kernel taps of shifted, scaled inputs.
+
+    Each channel's padded images are laid end to end in one flat row, so that
+    a kernel tap, at stride 1, reads that row at a fixed offset: the output at
+    every padded position (the positions past the valid ones are junk, and
+    the row has a zero tail so the last taps stay inside) is
+    ``sum_t w[:, t] * row[:, off_t : off_t + L]``, two long contiguous passes
+    per tap.  Channels go in blocks small enough for the running sum and the
+    product to stay in cache.  The valid corner is copied out, with the bias.
+    """
+    c, n, padded = g.c, g.n, tuple(g.padded)
+    pitch = [prod(padded[i + 1:]) for i in range(g.nd)]
+    offs = [sum(p * d * st for p, d, st in zip(pos, g.dilations, pitch))
+            for pos in itertools.product(*[range(k) for k in g.kernel])]
+    length = n * prod(padded)
+    buf = xp.zeros((c, length + max(offs)), dtype=x.dtype)
+    block = buf[:, :length].reshape((c, n) + padded)
+    block[(slice(None), slice(None)) + interior(g.pb, g.sp)] = x.swapaxes(0, 1)
+    wk = w.reshape(c, len(offs))
+    acc = xp.empty((c, length), dtype=x.dtype)
+    step = max(1, min(c, DEPTHWISE_BLOCK // max(1, length)))
+    tmp = xp.empty((step, length), dtype=x.dtype)
+    for c0 in range(0, c, step):
+        c1 = min(c, c0 + step)
+        out, t = acc[c0:c1], tmp[:c1 - c0]
+        for k, off in enumerate(offs):
+            src = buf[c0:c1, off:off + length]
+            if k == 0:
+                xp.multiply(src, wk[c0:c1, k:k + 1], out=out)
+            else:
+                xp.multiply(src, wk[c0:c1, k:k + 1], out=t)
+                out += t
+    valid = acc.reshape((c, n) + padded)[(slice(None), slice(None)) +
+                                          tuple(slice(0, o) for o in g.out)]
+    ycn = xp.empty((c, n) + tuple(g.out), dtype=x.dtype)
+    if b is None:
+        ycn[...] = valid
+    else:
+        xp.add(valid, _bshape(b, g.nd + 1), out=ycn)
+    return _result(xp, ycn)
 
 
 def _conv_forward(xp, x, w, b, geo):
     g = geo
+    if _depthwise_ok(g, x, w, b):
+        return _depthwise(xp, x, w, b, g)
     ones = _bias_in_gemm(g, b)
     wg = w.reshape(g.g, g.m // g.g, -1)
     if ones:
