@@ -3,9 +3,9 @@
 Models: the nine light zoo models shipped in the onnx wheel and the torchvision
 graphs of ``tests/e2e/models`` (when present).  The light models store every
 weight as a ``ConstantOfShape`` of one value; here those become seeded random
-initializers (as in ``tests/e2e/test_light_models.py``), so both runtimes see
-ordinary weights.  The torchvision graphs get their weights from
-``tests/e2e/models/weights.py``.
+initializers (``tests/e2e/models/light.py``, as in
+``tests/e2e/test_light_models.py``), so both runtimes see ordinary weights.
+The torchvision graphs get their weights from ``tests/e2e/models/weights.py``.
 
 For each model and the same random input: ``prepare`` time (import; the plan
 is built on the first run, reported as ``first``), the median of ``--runs``
@@ -34,33 +34,22 @@ import onnx  # noqa: E402
 
 from singa import sonnx  # noqa: E402
 
-LIGHT_DIR = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light")
 LIGHT = ["bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50",
          "shufflenet", "squeezenet", "vgg19", "zfnet512"]
 TV_DIR = os.path.join(ROOT, "tests", "e2e", "models")
 
 
+def _load_module(path: str, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def light_model(name: str) -> onnx.ModelProto:
     """A light zoo model with its ConstantOfShape weights made seeded random initializers."""
-    m = onnx.load(os.path.join(LIGHT_DIR, f"light_{name}.onnx"))
-    rng = np.random.default_rng(0)
-    inits = {t.name: onnx.numpy_helper.to_array(t) for t in m.graph.initializer}
-    keep, new = [], []
-    for n in m.graph.node:
-        if n.op_type == "ConstantOfShape" and n.input[0] in inits:
-            shape = tuple(int(d) for d in inits[n.input[0]])
-            w = rng.random(shape, dtype=np.float32)
-            if len(shape) >= 2:
-                w = (w * 2 - 1) * np.float32(np.sqrt(6.0 / int(np.prod(shape[1:]))))
-            else:
-                w += np.float32(0.5)
-            new.append(onnx.numpy_helper.from_array(w, n.output[0]))
-        else:
-            keep.append(n)
-    del m.graph.node[:]
-    m.graph.node.extend(keep)
-    m.graph.initializer.extend(new)
-    return m
+    light = _load_module(os.path.join(TV_DIR, "light.py"), "bench_light")
+    return light.randomized(onnx.load(light.path(name)))
 
 
 def torchvision_models() -> dict:
@@ -68,9 +57,7 @@ def torchvision_models() -> dict:
     path = os.path.join(TV_DIR, "weights.py")
     if not os.path.exists(path):
         return {}
-    spec = importlib.util.spec_from_file_location("bench_tv_weights", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _load_module(path, "bench_tv_weights")
     return {f"tv_{n}": (lambda n=n: mod.load(n)) for n in mod.MODELS
             if os.path.exists(os.path.join(TV_DIR, f"{n}.onnx"))}
 

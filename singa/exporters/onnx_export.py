@@ -26,7 +26,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..errors import ExportError
-from ..ir.graph import Graph, Value
+from ..ir.graph import Graph, Value, fresh_name
 from ..ir.types import TensorType
 
 __all__ = ["export_graph", "to_onnx", "DEFAULT_OPSET", "MIN_OPSET"]
@@ -236,12 +236,7 @@ def export_graph(graph: Graph, opset: int | None = None, model_name: str | None 
     taken: set[str] = set()
 
     def unique(base: str) -> str:
-        n, k = base or "v", 1
-        while n in taken:
-            k += 1
-            n = f"{base}_{k}"
-        taken.add(n)
-        return n
+        return fresh_name(base, taken)
 
     for v in graph.inputs:
         names[v] = unique(v.name or f"input_{len(names)}")
@@ -253,12 +248,7 @@ def export_graph(graph: Graph, opset: int | None = None, model_name: str | None 
     node_names: set[str] = set()
 
     def node_name(base: str) -> str:
-        n, k = base, 1
-        while n in node_names:
-            k += 1
-            n = f"{base}_{k}"
-        node_names.add(n)
-        return n
+        return fresh_name(base, node_names)
 
     counts: dict[str, int] = {}
     op_nodes = []

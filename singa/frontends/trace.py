@@ -43,7 +43,7 @@ import numpy as np
 import onnx
 
 from ..errors import ExportError
-from ..ir.graph import Graph, Value
+from ..ir.graph import Graph, Value, fresh_name
 from ..ir.types import TensorType
 from ..tensor import Tensor, to_numpy
 
@@ -214,12 +214,7 @@ def trace(inputs, outputs, name: str = "sonnx", onnx_only: bool = True) -> Graph
     taken: set[str] = set()
 
     def unique(base: str) -> str:
-        n, k = base, 1
-        while n in taken:
-            k += 1
-            n = f"{base}_{k}"
-        taken.add(n)
-        return n
+        return fresh_name(base, taken)
 
     for i, t in enumerate(inputs):
         if id(t) in env:

@@ -234,3 +234,13 @@ class Graph:
 
     def __repr__(self):
         return f"<Graph @{self.name}: {len(self.inputs)} inputs, {len(self.ops)} ops>"
+
+
+def fresh_name(base: str, taken: set[str]) -> str:
+    """``base``, else ``base_2``, ``base_3``...: the first not in ``taken``, which it joins."""
+    n, k = base, 1
+    while n in taken:
+        k += 1
+        n = f"{base}_{k}"
+    taken.add(n)
+    return n

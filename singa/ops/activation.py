@@ -44,6 +44,21 @@ def softmax(xp, x, axis):
     return e / xp.sum(e, axis=axis, keepdims=True)
 
 
+def hardmax(xp, x, axis):
+    """True at the first maximum along ``axis``, False elsewhere."""
+    idx = xp.expand_dims(xp.argmax(x, axis=axis), axis)
+    classes = xp.arange(x.shape[axis]).reshape([-1 if i == axis else 1 for i in range(x.ndim)])
+    return classes == idx
+
+
+def _along_axis(fn, xp, inputs, attrs):
+    """``fn(xp, x, axis)`` on the input as ``_view`` shapes it, in its dtype and shape."""
+    x, axis, shape = _view(inputs[0], attrs)
+    if x.size == 0:
+        return [inputs[0].copy()]
+    return [fn(xp, x, axis).astype(x.dtype, copy=False).reshape(shape)]
+
+
 def _softmax_grad(xp, inputs, outputs, douts, attrs):
     y, axis, shape = _view(outputs[0], attrs)
     dy = douts[0].reshape(y.shape)
@@ -54,10 +69,7 @@ def _softmax_grad(xp, inputs, outputs, douts, attrs):
        adapt=_adapt, defaults={"axis": -1})
 def _softmax(xp, inputs, attrs):
     """Normalised exponentials along ``axis``."""
-    x, axis, shape = _view(inputs[0], attrs)
-    if x.size == 0:
-        return [inputs[0].copy()]
-    return [softmax(xp, x, axis).astype(x.dtype, copy=False).reshape(shape)]
+    return _along_axis(softmax, xp, inputs, attrs)
 
 
 def _log_softmax_grad(xp, inputs, outputs, douts, attrs):
@@ -70,10 +82,7 @@ def _log_softmax_grad(xp, inputs, outputs, douts, attrs):
        adapt=_adapt, defaults={"axis": -1})
 def _log_softmax(xp, inputs, attrs):
     """log(Softmax(x)) along ``axis``, computed without overflow."""
-    x, axis, shape = _view(inputs[0], attrs)
-    if x.size == 0:
-        return [inputs[0].copy()]
-    return [log_softmax(xp, x, axis).astype(x.dtype, copy=False).reshape(shape)]
+    return _along_axis(log_softmax, xp, inputs, attrs)
 
 
 def _hardmax_grad(xp, inputs, outputs, douts, attrs):
@@ -85,9 +94,4 @@ def _hardmax_grad(xp, inputs, outputs, douts, attrs):
        adapt=_adapt, defaults={"axis": -1})
 def _hardmax(xp, inputs, attrs):
     """1 at the first maximum along ``axis``, 0 elsewhere."""
-    x, axis, shape = _view(inputs[0], attrs)
-    if x.size == 0:
-        return [inputs[0].copy()]
-    idx = xp.expand_dims(xp.argmax(x, axis=axis), axis)
-    classes = xp.arange(x.shape[axis]).reshape([-1 if i == axis else 1 for i in range(x.ndim)])
-    return [(classes == idx).astype(x.dtype).reshape(shape)]
+    return _along_axis(hardmax, xp, inputs, attrs)

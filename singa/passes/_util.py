@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import DTypeError, IRError, ShapeError
-from ..ir.graph import Graph, Op, Value
+from ..ir.graph import Graph, Op, Value, fresh_name
 from ..ir.printer import value_names
 from ..ir.verifier import describe_op, operand_values
 
@@ -53,13 +53,7 @@ def new_op(graph: Graph, name: str, operands, attrs=None, loc: str = "",
 
 def unique_name(graph: Graph, base: str) -> str:
     """``base`` or ``base_2``, ``base_3``... whichever no value of the graph uses."""
-    taken = {v.name for v in graph.values()}
-    if base not in taken:
-        return base
-    k = 2
-    while f"{base}_{k}" in taken:
-        k += 1
-    return f"{base}_{k}"
+    return fresh_name(base, {v.name for v in graph.values()})
 
 
 def redirect_op_uses(old: Value, new: Value, skip: Op | None = None) -> None:

@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 import onnx
+import pytest
 from onnx.backend.test.runner import Runner
 
 from singa.ops import OPS
@@ -20,20 +21,22 @@ from singa.ops import OPS
 DEFAULT_DOMAINS = ("", "ai.onnx")
 
 
+def _load(module):
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        return sorted(module.collect_testcases(), key=lambda c: c.name)
+
+
 def load_node_cases():
     from onnx.backend.test.case import node
 
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        return sorted(node.collect_testcases(), key=lambda c: c.name)
+    return _load(node)
 
 
 def load_model_cases():
     from onnx.backend.test.case import model
 
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        return sorted(model.collect_testcases(), key=lambda c: c.name)
+    return _load(model)
 
 
 def _tensor_typed(vi) -> bool:
@@ -63,18 +66,38 @@ def not_covered_reason(model: onnx.ModelProto) -> str | None:
     return None
 
 
+def by_coverage(cases):
+    """``(covered cases, {name: why not covered} for the rest)``."""
+    covered = [c for c in cases if not_covered_reason(c.model) is None]
+    not_covered = {c.name: not_covered_reason(c.model) for c in cases
+                   if not_covered_reason(c.model) is not None}
+    return covered, not_covered
+
+
 def normalize(x):
     return onnx.numpy_helper.to_array(x) if isinstance(x, onnx.TensorProto) else x
 
 
 def check_case(case, backend, xfail=None):
-    """Prepare ``case.model`` on ``backend`` once and compare every data set."""
+    """Prepare ``case.model`` on ``backend`` once and compare every data set.
+
+    A case named in ``xfail`` (name -> the feature it needs) is an expected failure.
+    """
+    if xfail and case.name in xfail:
+        pytest.xfail(xfail[case.name])
     rep = backend.prepare(case.model, "CPU")
     for inputs, expected in case.data_sets:
         got = rep.run([normalize(x) for x in inputs])
         ref = [normalize(x) for x in expected]
         Runner.assert_similar_outputs(ref, [np.asarray(t.data) for t in got],
                                       rtol=case.rtol, atol=case.atol, model_dir=case.name)
+
+
+def skip_not_covered(cases, covered, not_covered: dict[str, str]) -> None:
+    """Every case is covered or has a reason; the reasons, counted, as a skip (``-rs``)."""
+    assert len(covered) + len(not_covered) == len(cases)
+    if not_covered:
+        pytest.skip(report(not_covered))
 
 
 def report(not_covered: dict[str, str]) -> str:

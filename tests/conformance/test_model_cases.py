@@ -12,25 +12,19 @@ import pytest
 
 from singa.sonnx import SingaBackend
 
-from ._cases import check_case, load_model_cases, not_covered_reason, report
+from ._cases import by_coverage, check_case, load_model_cases, skip_not_covered
 
 CASES = [c for c in load_model_cases() if c.model is not None]
-COVERED = [c for c in CASES if not_covered_reason(c.model) is None]
-NOT_COVERED = {c.name: not_covered_reason(c.model) for c in CASES
-               if not_covered_reason(c.model) is not None}
+COVERED, NOT_COVERED = by_coverage(CASES)
 
 XFAIL: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("case", COVERED, ids=[c.name for c in COVERED])
 def test_model_case(case):
-    if case.name in XFAIL:
-        pytest.xfail(XFAIL[case.name])
-    check_case(case, SingaBackend)
+    check_case(case, SingaBackend, XFAIL)
 
 
 def test_not_covered():
     """Reports (as a skip reason, visible with ``-rs``) what the table does not cover."""
-    assert len(COVERED) + len(NOT_COVERED) == len(CASES)
-    if NOT_COVERED:
-        pytest.skip(report(NOT_COVERED))
+    skip_not_covered(CASES, COVERED, NOT_COVERED)

@@ -8,6 +8,7 @@ by onnx's ReferenceEvaluator) at the runner's per-model rtol/atol.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import numpy as np
@@ -18,7 +19,12 @@ from onnx.backend.test.runner import Runner
 
 from singa import sonnx
 
-LIGHT_DIR = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light")
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_spec = importlib.util.spec_from_file_location(
+    "singa_e2e_light", os.path.join(_HERE, "models", "light.py"))
+light = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(light)
+
 CASES = {c.model_name: c for c in model_cases.collect_testcases()
          if c.url and c.url.startswith("onnx/backend/test/data/light/")}
 
@@ -47,7 +53,7 @@ def test_all_nine_present():
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_light_model(name):
     case = CASES[name]
-    path = os.path.join(LIGHT_DIR, f"light_{name}.onnx")
+    path = light.path(name)
     m = onnx.load(path)
     rep = sonnx.prepare(path)
     outs = rep.run(light_inputs(m, name))
@@ -58,33 +64,8 @@ def test_light_model(name):
 # The stored outputs above are uniform (every weight is a ConstantOfShape of
 # one value, so all 1000 classes score alike): they check the plumbing, not the
 # arithmetic.  Here the same graphs get random weights (each ConstantOfShape
-# becomes a seeded random initializer of its shape) and a random input, and
-# singa must match onnxruntime.
-
-def randomized(m: onnx.ModelProto, seed: int = 0) -> onnx.ModelProto:
-    """``m`` with every ConstantOfShape-of-an-initializer replaced by random weights."""
-    rng = np.random.default_rng(seed)
-    m2 = onnx.ModelProto()
-    m2.CopyFrom(m)
-    inits = {t.name: onnx.numpy_helper.to_array(t) for t in m2.graph.initializer}
-    keep, new = [], []
-    for n in m2.graph.node:
-        if n.op_type == "ConstantOfShape" and n.input[0] in inits:
-            shape = tuple(int(d) for d in inits[n.input[0]])
-            w = rng.random(shape, dtype=np.float32)
-            if len(shape) >= 2:  # conv / gemm weights: He-uniform scale keeps activations O(1)
-                a = np.float32(np.sqrt(6.0 / int(np.prod(shape[1:]))))
-                w = (w * 2 - 1) * a
-            else:  # biases, BN scale/shift/mean/var: positive, O(1)
-                w += np.float32(0.5)
-            new.append(onnx.numpy_helper.from_array(w, n.output[0]))
-        else:
-            keep.append(n)
-    del m2.graph.node[:]
-    m2.graph.node.extend(keep)
-    m2.graph.initializer.extend(new)
-    return m2
-
+# becomes a seeded random initializer of its shape: ``light.randomized``) and a
+# random input, and singa must match onnxruntime.
 
 # alexnet, zfnet512 and vgg19 are left out: 60-140M weights, almost all in the
 # Gemm layers, cost 10+ s to generate and hand to onnxruntime, and test nothing
@@ -96,7 +77,7 @@ RANDOM_WEIGHTS = ["densenet121", "inception_v1", "inception_v2", "resnet50", "sh
 @pytest.mark.parametrize("name", RANDOM_WEIGHTS)
 def test_light_model_random_weights_vs_onnxruntime(name):
     ort = pytest.importorskip("onnxruntime")
-    m = randomized(onnx.load(os.path.join(LIGHT_DIR, f"light_{name}.onnx")))
+    m = light.randomized(onnx.load(light.path(name)))
     # Random weights easily saturate the final Softmax (a near one-hot output says
     # little), so the last op's input (the logits) is compared too.
     m.graph.output.append(onnx.helper.make_empty_tensor_value_info(m.graph.node[-1].input[0]))

@@ -30,15 +30,7 @@ from singa.ops import OPS
 from singa.tensor import Tensor
 
 ort = pytest.importorskip("onnxruntime")
-
-
-@pytest.fixture(autouse=True)
-def _inference_mode():
-    old = autograd.training
-    autograd.training = False
-    tensor.seed(0)
-    yield
-    autograd.training = old
+pytestmark = pytest.mark.usefixtures("inference_mode")
 
 
 # ------------------------------------------------------------------ helpers

@@ -22,14 +22,7 @@ from singa.ir.printer import graph_data, print_graph
 from singa.ir.verifier import verify
 from singa.tensor import Tensor
 
-
-@pytest.fixture(autouse=True)
-def _inference_mode():
-    old = autograd.training
-    autograd.training = False
-    tensor.seed(0)
-    yield
-    autograd.training = old
+pytestmark = pytest.mark.usefixtures("inference_mode")
 
 
 def T(*shape, seed=0, dtype=np.float32, name=None):

@@ -10,58 +10,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from singa import autograd, opt, sonnx, tensor
+from singa import autograd, opt, sonnx
 from singa.errors import GradError
 from singa.sonnx_model import SONNXModel
 from singa.tensor import Tensor
 
+from ._helpers import X, Net, f64, grads_by_name, onehot
 
-@pytest.fixture(autouse=True)
-def _mode():
-    old = autograd.training
-    autograd.training = False
-    tensor.seed(0)
-    yield
-    autograd.training = old
-
-
-def f64(layer):
-    for t in layer._state().values():
-        t.data = t.data.astype(np.float64)
-    return layer
-
-
-def X(*shape, seed=0):
-    return Tensor(data=np.random.default_rng(seed).normal(size=shape))
-
-
-def onehot(n, k, seed=1):
-    return Tensor(data=np.eye(k)[np.random.default_rng(seed).integers(0, k, n)])
-
-
-class Net:
-    def __init__(self):
-        self.conv = f64(autograd.Conv2d(2, 3, 3, padding=1))
-        # momentum/epsilon exact in float32 (ONNX float attributes)
-        self.bn = f64(autograd.BatchNorm2d(3, momentum=0.75, epsilon=2.0 ** -16))
-        self.l1 = f64(autograd.Linear(3 * 3 * 3, 5))
-        self.l2 = f64(autograd.Linear(5, 4, bias=False))
-        self.named = {"Conv_0.W": self.conv.W, "Conv_0.B": self.conv.b,
-                      "BatchNormalization_0.scale": self.bn.scale,
-                      "BatchNormalization_0.B": self.bn.bias,
-                      "MatMul_0.B": self.l1.W, "Add_0.B": self.l1.b, "MatMul_1.B": self.l2.W}
-
-    def features(self, x):
-        y = autograd.MaxPool2d(2)(autograd.relu(self.bn(self.conv(x))))
-        return autograd.relu(self.l1(autograd.flatten(y)))
-
-    def forward(self, x):
-        return self.l2(self.features(x))
-
-
-def grads(loss, named):
-    ids = {id(t): n for n, t in named.items()}
-    return {ids[id(p)]: g.numpy() for p, g in autograd.backward(loss)}
+pytestmark = pytest.mark.usefixtures("inference_mode")
 
 
 def exported(net, x):
@@ -85,9 +41,9 @@ def test_rep_run_training_gradients_and_statistics():
         tens.stores_grad = True
     mean = rep.tensor_map["BatchNormalization_0.input_mean"]
     autograd.training = True
-    want = grads(autograd.softmax_cross_entropy(net.forward(x), t), net.named)
+    want = grads_by_name(autograd.softmax_cross_entropy(net.forward(x), t), net.named)
     (y,) = rep.run([x])
-    got = grads(autograd.softmax_cross_entropy(y, t), rep.tensor_map)
+    got = grads_by_name(autograd.softmax_cross_entropy(y, t), rep.tensor_map)
     assert set(got) == set(want)  # running statistics get no gradient
     for k in want:
         np.testing.assert_allclose(got[k], want[k], rtol=1e-10, atol=1e-13, err_msg=k)
@@ -127,7 +83,7 @@ def test_sonnx_model_api():
     params = m.get_params()
     assert all(params[k] is m.sg_ir.tensor_map[k] for k in params)
     trainable = {k for k, v in params.items() if v.stores_grad}
-    assert trainable == set(net.named)  # running statistics are not weights
+    assert trainable == set(net.weights)  # running statistics are not weights
     assert m.train() is m and autograd.training is True and m.training
     assert m.eval() is m and autograd.training is False
     m.set_params({"MatMul_1.B": np.zeros((5, 4))})
