@@ -36,10 +36,19 @@ _TOKEN = re.compile(r"""
   | (?P<string>"(?:[^"\\\n]|\\.)*")
   | (?P<arrow>->)
   | (?P<number>[-+]?(?:\d+\.\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+|\d+
-                    |inf\b|nan\b))
+                    |inf\b|nan\b(?:\(0x[0-9a-fA-F]+\))?))
   | (?P<ident>[A-Za-z_][A-Za-z0-9_.]*)
   | (?P<punct>[(){}\[\]<>,:=*?])
 """, re.VERBOSE)
+
+
+class _NaNBits(float):
+    """A NaN literal written with its raw bits (sign, payload) in the element's width."""
+
+    def __new__(cls, bits: int):
+        self = super().__new__(cls, "nan")
+        self.bits = bits
+        return self
 
 
 class _Tok:
@@ -218,6 +227,8 @@ class _Parser:
         if t.kind == "number":
             if re.fullmatch(r"[-+]?\d+", t.text):
                 return int(t.text)
+            if t.text.endswith(")"):  # nan(0x...): a NaN given by its bits
+                return _NaNBits(int(t.text[t.text.index("(") + 1:-1], 16))
             return float(t.text)
         if t.kind == "string":
             return _unquote(t.text)
@@ -311,6 +322,10 @@ class _Parser:
             else:
                 with np.errstate(over="raise"):
                     arr = np.array([float(x) for x in flat], dtype=np.float64).astype(dt)
+                uint = np.dtype(f"u{dt.itemsize}")
+                for i, x in enumerate(flat):
+                    if isinstance(x, _NaNBits):
+                        arr.view(uint)[i] = x.bits
         except FloatingPointError:
             raise self.error(f"a literal is out of range for {ty}", tok) from None
         except (TypeError, ValueError, OverflowError) as e:

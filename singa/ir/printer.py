@@ -125,7 +125,12 @@ def _format_float(x) -> str:
     """Shortest text that parses back (through a Python float) to exactly ``x``."""
     f = float(x)
     if np.isnan(f):
-        return "nan"
+        # A NaN other than the canonical one (sign bit, payload) is written with its
+        # raw bits, so constants round-trip bit for bit.
+        a = np.asarray(x)
+        uint = np.dtype(f"u{a.dtype.itemsize}")
+        bits = int(a.view(uint))
+        return "nan" if bits == int(np.asarray(np.nan, a.dtype).view(uint)) else f"nan(0x{bits:x})"
     if np.isinf(f):
         return "inf" if f > 0 else "-inf"
     s = str(x) if not isinstance(x, float) else repr(x)

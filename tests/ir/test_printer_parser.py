@@ -287,3 +287,15 @@ def test_print_shows_values_missing_from_the_graph():
     other = Graph().add_input("stray", TensorType(F32, (3,)))
     g.add_op("Add", [x, other], [TensorType(F32, (3,))])
     assert "%<undefined stray>" in print_graph(g)
+
+
+@pytest.mark.parametrize("dtype,bits", [(np.float32, [0xFFC00000, 0x7F800001]),
+                                        (np.float16, [0xFE00, 0x7C01]),
+                                        (np.float64, [0xFFF8000000000000])])
+def test_nan_sign_and_payload_round_trip(dtype, bits):
+    uint = np.dtype(f"u{np.dtype(dtype).itemsize}")
+    arr = np.array(bits, dtype=uint).view(dtype)
+    g = Graph()
+    g.set_outputs([g.add_const(arr, "c")])
+    back = parse_graph(print_graph(g)).consts[0].data
+    assert back.dtype == arr.dtype and back.tobytes() == arr.tobytes()
