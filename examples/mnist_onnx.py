@@ -133,8 +133,9 @@ def main(argv=None):
                     help="initial learning rate, decayed along a cosine over the training")
     ap.add_argument("--momentum", type=float, default=0.9)
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--retrain-samples", type=int, default=20000,
+    ap.add_argument("--retrain-samples", type=int, default=60000,
                     help="training images used by the re-train and transfer stages")
+    ap.add_argument("--retrain-lr", type=float, default=0.001)
     ap.add_argument("--out", default=None, help="where to save the .onnx (default: a temp dir)")
     args = ap.parse_args(argv)
 
@@ -169,7 +170,8 @@ def main(argv=None):
     print(f"== 4. re-train the imported model ({n} images)")
     sg_ir = sonnx.prepare(onnx.load(path), device=dev)
     retrained = Infer(sg_ir)
-    train(retrained, train_x[:n], train_y[:n], opt.SGD(lr=0.005, momentum=0.9), dev, desc="re-train")
+    train(retrained, train_x[:n], train_y[:n], opt.SGD(lr=args.retrain_lr, momentum=0.9), dev,
+          desc="re-train")
     acc_retrained = test(retrained, valid_x, valid_y, dev)
     print(f"test accuracy after re-training: {acc_retrained:.4f}")
 
