@@ -148,27 +148,15 @@ def _autograd_model(params):
     except Exception:  # noqa: BLE001 - the eager API is optional for this bench
         return None
 
-    class CNN:
-        def __init__(self):
-            self.conv1 = autograd.Conv2d(1, 20, 5, padding=0)
-            self.conv2 = autograd.Conv2d(20, 50, 5, padding=0)
-            self.linear1 = autograd.Linear(4 * 4 * 50, 500, bias=False)
-            self.linear2 = autograd.Linear(500, 10, bias=False)
-            self.pooling1 = autograd.MaxPool2d(2, 2, padding=0)
-            self.pooling2 = autograd.MaxPool2d(2, 2, padding=0)
+    import importlib.util
+    import pathlib
 
-        def forward(self, x):
-            y = self.conv1(x)
-            y = autograd.relu(y)
-            y = self.pooling1(y)
-            y = self.conv2(y)
-            y = autograd.relu(y)
-            y = self.pooling2(y)
-            y = autograd.flatten(y)
-            y = self.linear1(y)
-            y = autograd.relu(y)
-            y = self.linear2(y)
-            return y
+    # The guide's model exactly as the example defines it.
+    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / "mnist_onnx.py"
+    spec = importlib.util.spec_from_file_location("mnist_onnx", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    CNN = example.CNN
 
     model = CNN()
 

@@ -39,21 +39,26 @@ def _bshape(b, nd):
 
 # ------------------------------------------------------------------ Conv
 
+def _kernel_window(geom, op, xshape, wshape, attrs):
+    """Shared Conv/ConvTranspose checks: sets ``geom.kernel/strides/dilations`` and
+    returns (spatial shape, rank, pads, group)."""
+    sp = spatial_of(op, xshape)
+    nd = len(sp)
+    if len(wshape) != nd + 2:
+        raise ShapeError(f"{op}: weight of shape {tuple(wshape)} does not match input "
+                         f"of shape {tuple(xshape)} (need rank {nd + 2})")
+    geom.kernel, geom.strides, geom.dilations, pads = window_params(op, attrs, nd, wshape[2:])
+    if tuple(geom.kernel) != tuple(wshape[2:]):
+        raise ShapeError(f"{op}: kernel_shape {geom.kernel} differs from weight shape "
+                         f"{tuple(wshape)}")
+    return sp, nd, pads, int(attrs.get("group", 1))
+
+
 class _ConvGeom:
     """Everything Conv needs about shapes, validated once per call."""
 
     def __init__(self, op, xshape, wshape, attrs):
-        sp = spatial_of(op, xshape)
-        nd = len(sp)
-        if len(wshape) != nd + 2:
-            raise ShapeError(f"{op}: weight of shape {tuple(wshape)} does not match input "
-                             f"of shape {tuple(xshape)} (need rank {nd + 2})")
-        self.kernel, self.strides, self.dilations, pads = window_params(
-            op, attrs, nd, wshape[2:])
-        if tuple(self.kernel) != tuple(wshape[2:]):
-            raise ShapeError(f"{op}: kernel_shape {self.kernel} differs from weight shape "
-                             f"{tuple(wshape)}")
-        g = int(attrs.get("group", 1))
+        sp, nd, pads, g = _kernel_window(self, op, xshape, wshape, attrs)
         self.n, self.c = xshape[0], xshape[1]
         self.m = wshape[0]
         if g < 1 or self.c != wshape[1] * g or self.m % g:
@@ -432,17 +437,7 @@ class _ConvTGeom:
     """
 
     def __init__(self, op, xshape, wshape, attrs):
-        sp = spatial_of(op, xshape)
-        nd = len(sp)
-        if len(wshape) != nd + 2:
-            raise ShapeError(f"{op}: weight of shape {tuple(wshape)} does not match input "
-                             f"of shape {tuple(xshape)}")
-        self.kernel, self.strides, self.dilations, pads = window_params(
-            op, attrs, nd, wshape[2:])
-        if tuple(self.kernel) != tuple(wshape[2:]):
-            raise ShapeError(f"{op}: kernel_shape {self.kernel} differs from weight shape "
-                             f"{tuple(wshape)}")
-        g = int(attrs.get("group", 1))
+        sp, nd, pads, g = _kernel_window(self, op, xshape, wshape, attrs)
         if g < 1 or xshape[1] != wshape[0] or xshape[1] % g:
             raise ShapeError(f"{op}: input {tuple(xshape)} and weight {tuple(wshape)} do not "
                              f"fit group={g} (need C == W.shape[0], C % group == 0)")
