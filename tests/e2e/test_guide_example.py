@@ -439,7 +439,9 @@ def test_guide_complete_example(guide_run):
     assert after < before
     acc_before = _acc(imported, valid_y)
     acc_after = _acc(stages["retrained"]["measured"]["valid"], valid_y)
-    assert acc_after >= acc_before - 0.02  # 500 test images: 0.02 is 10 images
+    # the guide's first training is short, so re-training (lr 0.01) improves a lot
+    # (0.32 -> 0.63 on Fashion-MNIST); the issue asks that it keeps or improves
+    assert acc_after >= acc_before
 
     # 3. transfer learning: the new model's loss falls over its epoch
     trans = losses[2 * batches:]
