@@ -18,6 +18,7 @@ import numpy as np
 import onnx
 
 from singa import autograd, datasets, device, opt, sonnx, tensor
+from singa.errors import DeviceError
 
 try:
     from tqdm import tqdm
@@ -139,7 +140,10 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="where to save the .onnx (default: a temp dir)")
     args = ap.parse_args(argv)
 
-    dev = device.create_cuda_gpu() if args.device == "cuda" else device.get_default_device()
+    try:
+        dev = device.create_cuda_gpu() if args.device == "cuda" else device.get_default_device()
+    except DeviceError as e:
+        sys.exit(f"error: {e}")
     tensor.seed(0)
     train_x, train_y, valid_x, valid_y = datasets.load(args.data)
     train_y = datasets.to_categorical(train_y, 10)
