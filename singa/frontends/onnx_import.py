@@ -11,7 +11,11 @@ exception that names the node or tensor at fault:
   domains -> one :class:`UnsupportedOpError` listing every (op, opset) and the
   nodes using it;
 - external data that leaves the model's folder -> :class:`ExternalDataError`
-  (the path is resolved, symlinks included, before anything is opened).
+  (the path is resolved, symlinks included, before anything is opened);
+- a node that breaks its op's ONNX schema at the model's opset (too few or too
+  many inputs or outputs, a required input left empty, a required attribute
+  missing, an unknown attribute, an attribute of the wrong kind such as a
+  string for an int) -> :class:`ModelError`.
 
 Mapping: initializers become params (also when the graph lists them as inputs:
 ONNX then treats them as overridable defaults, SINGA as weights), Constant
@@ -356,6 +360,76 @@ def _topo_order(nodes, defined: set[str], where) -> list[int]:
     return order
 
 
+# ------------------------------------------------------------------ schema
+
+def _schema(op_type: str, opset: int):
+    try:
+        return onnx.defs.get_schema(op_type, opset, "")
+    except Exception:  # not an ONNX op (or not at this opset): nothing to check
+        return None
+
+
+_ATTR_KINDS = {
+    onnx.AttributeProto.INT: (int, "an int"),
+    onnx.AttributeProto.FLOAT: ((int, float), "a float"),
+    onnx.AttributeProto.STRING: (str, "a string"),
+    onnx.AttributeProto.INTS: (int, "a list of ints"),
+    onnx.AttributeProto.FLOATS: ((int, float), "a list of floats"),
+    onnx.AttributeProto.STRINGS: (str, "a list of strings"),
+}
+_LISTS = (onnx.AttributeProto.INTS, onnx.AttributeProto.FLOATS, onnx.AttributeProto.STRINGS)
+
+
+def _check_schema(node: onnx.NodeProto, attrs: dict, opset: int, where: str) -> None:
+    """What the ONNX schema of the node's op says about its inputs, outputs and
+    attributes: the count of inputs and outputs, required inputs present,
+    required attributes given, and attributes of the declared kind."""
+    schema = _schema(node.op_type, opset)
+    if schema is None:
+        return
+    n_in = len(node.input)
+    while n_in and not node.input[n_in - 1]:
+        n_in -= 1
+    if n_in < schema.min_input or n_in > schema.max_input:
+        want = (f"{schema.min_input}" if schema.min_input == schema.max_input
+                else f"{schema.min_input} to {schema.max_input}")
+        raise ModelError(f"{where}: takes {want} input(s), has {n_in}")
+    Option = onnx.defs.OpSchema.FormalParameterOption
+    for k, f in enumerate(schema.inputs):
+        if f.option == Option.Single and k < n_in and not node.input[k]:
+            raise ModelError(f"{where}: required input {k} ({f.name!r}) is missing")
+        if f.option == Option.Variadic:  # the last parameter; no gaps in it
+            for j in range(k, n_in):
+                if not node.input[j]:
+                    raise ModelError(f"{where}: input {j} ({f.name!r}) is missing")
+    n_out = len(node.output)
+    while n_out and not node.output[n_out - 1]:
+        n_out -= 1
+    if n_out < schema.min_output or n_out > schema.max_output:
+        raise ModelError(f"{where}: has {n_out} output(s); the op gives "
+                         f"{schema.min_output} to {schema.max_output}")
+    for name, a in schema.attributes.items():
+        if a.required and name not in attrs:
+            raise ModelError(f"{where}: required attribute {name!r} is missing")
+    unknown = sorted(set(attrs) - set(schema.attributes))
+    if unknown:
+        raise ModelError(f"{where}: unknown attribute(s) {unknown}; the op takes "
+                         f"{sorted(schema.attributes) or 'none'}")
+    for name, v in attrs.items():
+        a = schema.attributes.get(name)
+        kind = _ATTR_KINDS.get(int(a.type)) if a is not None else None
+        if kind is None:
+            continue
+        types, what = kind
+        items = v if isinstance(v, list) else None
+        ok = ((items is not None and all(isinstance(x, types) and not isinstance(x, bool)
+                                         for x in items))
+              if int(a.type) in _LISTS else
+              (isinstance(v, types) and not isinstance(v, (bool, list))))
+        if not ok:
+            raise ModelError(f"{where}: attribute {name!r} must be {what}, got {v!r}")
+
+
 # ------------------------------------------------------------------ import
 
 def import_model(model, base_dir=None) -> Graph:
@@ -468,6 +542,7 @@ def _import(proto: onnx.ModelProto, base_dir) -> Graph:
             if a.name in attrs:
                 raise ModelError(f"node {loc} ({n.op_type}): attribute {a.name!r} given twice")
             attrs[a.name] = _attr_value(a, base_dir, f"node {loc} ({n.op_type})")
+        _check_schema(n, attrs, opset, f"node {loc} ({n.op_type}, opset {opset})")
         operands = [env[x] if x else None for x in n.input]
         if opdef.adapt is not None:
             try:

@@ -153,7 +153,9 @@ _cols: "collections.OrderedDict[int, tuple]" = collections.OrderedDict()
 _held = [0]  # bytes of the buffers in _cols, kept up to date instead of summed per call
 
 
-def _drop(k):
+def _drop(k, _cols=_cols, _held=_held):
+    # The dict and counter are bound as defaults: weakref callbacks can fire at
+    # interpreter exit, after the module's globals were cleared to None.
     entry = _cols.pop(k, None)
     if entry is not None:
         _held[0] -= entry[2].nbytes
@@ -165,7 +167,7 @@ def cache_put(x, key, col):
     if col.nbytes > CACHE_BYTES // 4:
         return
     try:
-        ref = weakref.ref(x, lambda _, k=id(x): _drop(k))
+        ref = weakref.ref(x, lambda _, k=id(x), drop=_drop: drop(k))
     except TypeError:  # an array type without weak references: no caching
         return
     _drop(id(x))

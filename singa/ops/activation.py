@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import DTypeError
+from ..ir.types import TensorType
 from .base import Pattern, defop, norm_axis, same_as
 
 
@@ -59,13 +61,27 @@ def _along_axis(fn, xp, inputs, attrs):
     return [fn(xp, x, axis).astype(x.dtype, copy=False).reshape(shape)]
 
 
+def _axis_infer(op):
+    """infer() of Softmax / LogSoftmax / Hardmax: a float input and an axis in range."""
+
+    def infer(types, attrs, values):
+        x = types[0]
+        if x.dtype is not None and not x.dtype.is_float:
+            raise DTypeError(f"{op}: input is {x.dtype.short}; the op takes floats")
+        if x.shape is not None:
+            norm_axis(attrs["axis"], max(len(x.shape), 1), op)
+        return [TensorType(x.dtype, x.shape)]
+
+    return infer
+
+
 def _softmax_grad(xp, inputs, outputs, douts, attrs):
     y, axis, shape = _view(outputs[0], attrs)
     dy = douts[0].reshape(y.shape)
     return [(y * (dy - xp.sum(dy * y, axis=axis, keepdims=True))).reshape(shape)]
 
 
-@defop("Softmax", pattern=Pattern.OPAQUE, infer=same_as(), grad=_softmax_grad, since=1,
+@defop("Softmax", pattern=Pattern.OPAQUE, infer=_axis_infer("Softmax"), grad=_softmax_grad, since=1,
        adapt=_adapt, defaults={"axis": -1})
 def _softmax(xp, inputs, attrs):
     """Normalised exponentials along ``axis``."""
@@ -78,7 +94,8 @@ def _log_softmax_grad(xp, inputs, outputs, douts, attrs):
     return [(dy - xp.exp(y) * xp.sum(dy, axis=axis, keepdims=True)).reshape(shape)]
 
 
-@defop("LogSoftmax", pattern=Pattern.OPAQUE, infer=same_as(), grad=_log_softmax_grad, since=1,
+@defop("LogSoftmax", pattern=Pattern.OPAQUE, infer=_axis_infer("LogSoftmax"),
+       grad=_log_softmax_grad, since=1,
        adapt=_adapt, defaults={"axis": -1})
 def _log_softmax(xp, inputs, attrs):
     """log(Softmax(x)) along ``axis``, computed without overflow."""
@@ -90,7 +107,7 @@ def _hardmax_grad(xp, inputs, outputs, douts, attrs):
     return [xp.zeros_like(inputs[0])]
 
 
-@defop("Hardmax", pattern=Pattern.OPAQUE, infer=same_as(), grad=_hardmax_grad, since=1,
+@defop("Hardmax", pattern=Pattern.OPAQUE, infer=_axis_infer("Hardmax"), grad=_hardmax_grad, since=1,
        adapt=_adapt, defaults={"axis": -1})
 def _hardmax(xp, inputs, attrs):
     """1 at the first maximum along ``axis``, 0 elsewhere."""

@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from ..ir.types import DType, TensorType
 
 
@@ -155,6 +155,14 @@ def norm_axis(axis: int, rank: int, op: str = "op") -> int:
     if not -rank <= axis < max(rank, 1):
         raise ShapeError(f"{op}: axis {axis} out of range for rank {rank}")
     return axis % rank if rank else 0
+
+
+def check_int_operand(op: str, what: str, t, allowed=("INT32", "INT64")) -> None:
+    """DTypeError unless operand type ``t`` (None: absent or unknown) has one of
+    the integer dtypes ``allowed`` (names of DType members)."""
+    if t is not None and t.dtype is not None and t.dtype.name not in allowed:
+        kinds = " or ".join(DType[a].short for a in allowed)
+        raise DTypeError(f"{op}: {what} must be {kinds}, got {t.dtype.short}")
 
 
 def as_int_list(value) -> list[int]:

@@ -17,7 +17,7 @@ import itertools
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from ..ir.types import TensorType
 from ._columns import (batch_chunks, cache_put, cache_take, col2im, col2im_bl, gemm, im2col,
                        im2col_bl, trivial)
@@ -328,9 +328,15 @@ class _Known(tuple):
 def _conv_infer_geom(op, types, attrs, transpose=False):
     """_Known(...) when the kernel is known, else the output shape (or None)."""
     xt, wt = types[0], types[1]
+    if xt.rank is not None and wt.rank is not None and xt.rank != wt.rank:
+        raise ShapeError(f"{op}: input {xt.shape} and weight {wt.shape} differ in rank")
     rank = xt.rank if xt.rank is not None else wt.rank
     if rank is None:
         return None
+    if rank < 3:
+        shown = xt.shape if xt.rank is not None else wt.shape
+        raise ShapeError(f"{op}: input and weight need rank >= 3 (N, C, spatial...), "
+                         f"got {shown}")
     nd = rank - 2
     xs = xt.shape if xt.shape is not None else (None,) * rank
     ws = wt.shape if wt.shape is not None else (None,) * rank
@@ -350,10 +356,23 @@ def _conv_infer_geom(op, types, attrs, transpose=False):
 def _conv_infer(types, attrs, values):
     r = _conv_infer_geom("Conv", types, attrs)
     dtype = types[0].dtype
+    others = [t.dtype for t in types[1:3] if t is not None]
+    if any(d != dtype for d in others):
+        raise DTypeError(f"Conv: X, W and B must have one dtype, got "
+                         f"{[t.dtype.short for t in types[:3] if t is not None]}")
     if not isinstance(r, _Known):
         return [TensorType(dtype, r)]
     xs, m, nd, kernel = r
+    bt = types[2] if len(types) > 2 else None
+    if bt is not None and bt.shape is not None and (
+            len(bt.shape) != 1 or (isinstance(bt.shape[0], int) and isinstance(m, int)
+                                   and bt.shape[0] != m)):
+        raise ShapeError(f"Conv: bias of shape {bt.shape} does not fit {m} output channels")
     kernel, strides, dilations, pads = window_params("Conv", attrs, nd, kernel)
+    ws = types[1].shape
+    if ws is not None and all(isinstance(d, int) for d in ws[2:]) and \
+            tuple(kernel) != tuple(ws[2:]):
+        raise ShapeError(f"Conv: kernel_shape {kernel} differs from weight shape {ws}")
     out = geometry("Conv", xs[2:], kernel, strides, dilations, pads,
                    attrs.get("auto_pad", "NOTSET"))[0]
     return [TensorType(dtype, (xs[0], m) + tuple(out))]

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import GradError, OpError, ShapeError
 from ..ir.types import DType, TensorType
-from .base import Pattern, as_int_list, defop, norm_axis
+from .base import Pattern, as_int_list, check_int_operand, defop, norm_axis
 from .shape import attr_to_input
 
 
@@ -72,6 +72,8 @@ def _slice_inputs(inputs_or_values):
 
 def _slice_infer(types, attrs, values):
     x = types[0]
+    for i, what in enumerate(("starts", "ends", "axes", "steps"), 1):
+        check_int_operand("Slice", what, types[i] if i < len(types) else None)
     needed = [i for i in range(1, len(types)) if types[i] is not None]
     if x.shape is None or any(values[i] is None for i in needed):
         return [TensorType(x.dtype, None if x.shape is None else (None,) * len(x.shape))]
@@ -112,6 +114,7 @@ def _slice(xp, inputs, attrs):
 
 def _gather_infer(types, attrs, values):
     x, idx = types
+    check_int_operand("Gather", "indices", idx)
     if x.shape is None or idx.shape is None:
         return [TensorType(x.dtype, None)]
     axis = norm_axis(attrs["axis"], len(x.shape), "Gather")

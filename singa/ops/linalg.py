@@ -99,7 +99,10 @@ def _gemm_infer(types, attrs, values):
     shape = None if a.shape is None or b.shape is None else (m, n)
     c = types[2] if len(types) > 2 else None
     if shape is not None and c is not None and c.shape is not None:
-        if broadcast_shapes("Gemm", shape, c.shape) is None or len(c.shape) > 2:
+        full = broadcast_shapes("Gemm", shape, c.shape)
+        if full is None or len(c.shape) > 2 or any(
+                isinstance(d, int) and isinstance(e, int) and d != e
+                for d, e in zip(full, shape)):
             raise ShapeError(f"Gemm: C {c.shape} does not broadcast to {shape}")
     return [TensorType(a.dtype, shape)]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from ..ir.types import DType, TensorType
 from .base import defop, norm_axis, unbroadcast
 
@@ -70,6 +70,15 @@ def _bn_adapt(attrs, opset):
 
 def _bn_infer(types, attrs, values):
     x, m = types[0], types[3] or types[1]
+    if not x.dtype.is_float:
+        raise DTypeError(f"BatchNormalization: input X is {x.dtype.short}; it takes floats")
+    names = ("scale", "B", "input_mean", "input_var")
+    for name, t in zip(names, types[1:5]):
+        if t is not None and not t.dtype.is_float:
+            raise DTypeError(f"BatchNormalization: {name} is {t.dtype.short}; it takes floats")
+    if x.shape is not None and len(x.shape) < 2:
+        raise ShapeError(f"BatchNormalization: input of shape {x.shape} needs rank >= 2 "
+                         f"(N, C, ...)")
     return [TensorType(x.dtype, x.shape)] + [TensorType(m.dtype, m.shape)] * 4
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from ..ir.types import TensorType
-from .base import Pattern, as_int_list, broadcast_shapes, defop, norm_axis, unbroadcast
+from .base import (Pattern, as_int_list, broadcast_shapes, check_int_operand, defop, norm_axis,
+                   unbroadcast)
 
 
 def attr_to_input(*names_at):
@@ -99,6 +100,7 @@ def _reshape_target(op, in_shape, shape, allowzero):
 
 def _reshape_infer(types, attrs, values):
     x, s = types[0], types[1]
+    check_int_operand("Reshape", "the shape", s, ("INT64",))
     shape = values[1] if len(values) > 1 else None
     if shape is None:
         rank = s.shape[0] if s.shape is not None and len(s.shape) == 1 else None
@@ -292,6 +294,10 @@ def _tile(xp, inputs, attrs):
 # ------------------------------------------------------------------ Concat / Split
 
 def _concat_infer(types, attrs, values):
+    dtypes = {t.dtype for t in types if t.dtype is not None}
+    if len(dtypes) > 1:
+        raise DTypeError(f"Concat: inputs have different dtypes "
+                         f"{[t.dtype.short for t in types]}")
     ranks = {len(t.shape) for t in types if t.shape is not None}
     if not ranks:
         return [TensorType(types[0].dtype, None)]
