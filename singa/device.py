@@ -97,13 +97,6 @@ def create_cpu_device() -> Device:
     return _default
 
 
-def of(array) -> Device:
-    """The device an array lives on."""
-    if type(array).__module__.startswith("cupy"):
-        return CudaGPU(array.device.id)
-    return _default
-
-
 def resolve(dev) -> Device:
     """A Device from a Device, None, or a string such as 'CPU', 'cuda', 'cuda:1'."""
     if dev is None:
