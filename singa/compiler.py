@@ -82,9 +82,10 @@ class CompiledModel(SingaRep):
     one given to :func:`compile`.
     """
 
-    def __init__(self, graph, device=None, passes=None, last_layers=None, input_shapes=None):
+    def __init__(self, graph, device=None, passes=None, last_layers=None, input_shapes=None,
+                 target=None):
         factory = resolve_passes(passes)
-        super().__init__(graph, device, fold_params=True, passes=factory)
+        super().__init__(graph, device, fold_params=True, passes=factory, target=target)
         self.last_layers = last_layers
         self.input_shapes = dict(input_shapes or {})
         self._build()
@@ -110,7 +111,7 @@ class CompiledModel(SingaRep):
             params={n: t.data for n, t in self.tensor_map.items()}, dump_dir=dump_dir)
         self.optimized = g
         self.timings = timings
-        self._plan = lower(g, self.device, live)
+        self._plan = lower(g, self.device, live, target=self._executor.target)
         return self._plan
 
     @property
@@ -150,16 +151,17 @@ class CompiledModel(SingaRep):
 
 
 def compile(model_or_path, device=None, passes=None, last_layers=None, input_shapes=None,
-            base_dir=None) -> CompiledModel:
+            base_dir=None, target=None) -> CompiledModel:
     """Import and compile an ONNX model (ModelProto, path or bytes).
 
     ``passes``: pass names (see :data:`PASSES`) or Pass objects replacing the
     default pipeline; ``last_layers``: cut as in ``SingaRep.run``;
     ``input_shapes``: {input name: shape} to specialise ``ir``/``plan`` on
-    (otherwise they keep the model's symbolic dims).
+    (otherwise they keep the model's symbolic dims); ``target``: 'numpy', 'c' or
+    'cuda' (see :mod:`singa.codegen.target`).
     """
     from .frontends.onnx_import import import_model
 
     graph = import_model(model_or_path, base_dir=base_dir)
     return CompiledModel(graph, _device_of(device if device is not None else "CPU"), passes,
-                         last_layers, input_shapes)
+                         last_layers, input_shapes, target)

@@ -47,3 +47,12 @@ class ExportError(SingaError):
 
 class OpError(SingaError):
     """An op failed while computing; the message names the op and its source node."""
+
+
+class KernelCompileError(SingaError):
+    """A generated kernel did not compile (NVRTC or the host C compiler); the message
+    names the kernel, the line in its emitted source and its op group."""
+
+
+class TargetError(SingaError, ValueError):
+    """An unknown code-generation target was asked for."""

@@ -45,7 +45,7 @@ class SingaRep(BackendRep):
 
     def __init__(self, graph: Graph, device=None, *, fold_params: bool = False,
                  fuse: bool = False, passes=None, verify: bool = False, check: bool = False,
-                 dump_dir=None):
+                 dump_dir=None, target: str | None = None):
         self.graph = graph
         self.device = _device.resolve(device)
         self.tensor_map: OrderedDict = OrderedDict(
@@ -53,7 +53,8 @@ class SingaRep(BackendRep):
                             stores_grad=False, name=v.name))
             for v in graph.params)
         self._executor = Executor(graph, self.device, fold_params=fold_params, fuse=fuse,
-                                  passes=passes, verify=verify, check=check, dump_dir=dump_dir)
+                                  passes=passes, verify=verify, check=check, dump_dir=dump_dir,
+                                  target=target)
 
     # ------------------------------------------------------------ description
     @property
@@ -168,7 +169,8 @@ def prepare(model, device="CPU", **kwargs) -> SingaRep:
     (external data folder), ``fold_params`` (let passes fold float weights:
     BatchNorm into Conv; changed weights are still noticed and re-folded),
     ``fuse`` (elementwise chains as one step), ``verify``, ``check``, ``dump_dir``
-    (see :class:`~singa.runtime.executor.Executor`).
+    (see :class:`~singa.runtime.executor.Executor`), ``target`` ('numpy', 'c' or
+    'cuda'; default ``$SINGA_TARGET``, else 'cuda' on a GPU and 'numpy' on the CPU).
     Unknown options are ignored (the ONNX backend test passes its own).
     Raises ModelError / UnsupportedOpError / ExternalDataError for bad models.
     """
@@ -177,7 +179,7 @@ def prepare(model, device="CPU", **kwargs) -> SingaRep:
     dev = _device_of(device)
     graph = import_model(model, base_dir=kwargs.get("base_dir"))
     opts = {k: kwargs[k] for k in ("fold_params", "fuse", "passes", "verify", "check",
-                                   "dump_dir") if k in kwargs}
+                                   "dump_dir", "target") if k in kwargs}
     return SingaRep(graph, dev, **opts)
 
 

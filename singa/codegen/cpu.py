@@ -182,19 +182,22 @@ def _fused_compute(head_compute, n_head, parts):
 
 
 def lower(graph: Graph, device, live_params=(), collect_all: bool = False,
-          fuse_epilogues: bool = True) -> ExecutionPlan:
+          fuse_epilogues: bool = True, target: str = "numpy") -> ExecutionPlan:
     """The plan of ``graph`` on ``device``.
 
     ``live_params``: names of params read from the caller on every run; other
     params are bound once like constants.  ``collect_all`` keeps every op
     result until the end and lists them in ``plan.collect`` (for
     ``run(..., all_outputs=True)``); it also turns epilogue fusion off, as does
-    ``fuse_epilogues=False``.
+    ``fuse_epilogues=False``.  ``target`` 'c' or 'cuda' runs every op the kernel
+    renderer handles as a generated kernel (see :mod:`singa.codegen.kernels`),
+    all compiled here.
     """
     from ..ops import OPS
 
     live_params = set(live_params)
-    plan = ExecutionPlan(graph.name, device)
+    plan = ExecutionPlan(graph.name, device, target=target)
+    kernel_steps = []
     ids: dict[Value, int] = {}
     memory = getattr(graph, "memory_plan", None)
 
@@ -263,8 +266,16 @@ def lower(graph: Graph, device, live_params=(), collect_all: bool = False,
                 outs.append(add(r, "temp") if keep else None)
                 if keep and collect_all and r.name:
                     plan.collect.append((r.name, ids[r]))
+            kernel = None
+            if target != "numpy":
+                from .kernels import kernel_for
+
+                kernel = kernel_for(op, lambda v: v.data if ids.get(v) is not None and
+                                    plan.buffers[ids[v]].kind == "const" else None)
             plan.steps.append(Step(k, op.name, op.loc, opdef.compute, attrs, tuple(ins),
-                                   tuple(outs)))
+                                   tuple(outs), kernel=kernel))
+            if kernel is not None:
+                kernel_steps.append(plan.steps[-1])
         else:
             head = group[0]
             hdef = OPS[head.name]
@@ -294,6 +305,13 @@ def lower(graph: Graph, device, live_params=(), collect_all: bool = False,
         for i in plan.steps[-1].inputs:
             if i is not None:
                 last_use[i] = k
+    if kernel_steps:
+        from .kernels import bind
+
+        launchers = bind([s.kernel for s in kernel_steps], target)
+        for s in kernel_steps:
+            s.compute = launchers[s.kernel.name]
+        plan.kernels = list({s.kernel.name: s.kernel for s in kernel_steps}.values())
     for v in graph.outputs:
         if v not in ids:
             raise IRError(f"graph output %{v.name} is not defined")

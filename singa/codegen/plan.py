@@ -57,6 +57,7 @@ class Step:
     # position of the running result, buffer ids of its other operands) each;
     # their operands follow the op's own in ``inputs``
     epilogue: tuple = ()
+    kernel: object = None  # the generated Kernel this step launches (targets c, cuda)
 
     def where(self) -> str:
         return f"{self.op} ({self.loc})" if self.loc else self.op
@@ -71,6 +72,9 @@ class Step:
         except Exception:  # an attribute the IR printer does not know (never fatal here)
             attrs = " {" + ", ".join(sorted(shown)) + "}"
         head = self.op.split("+")[0] if self.epilogue else self.op
+        if self.kernel is not None:
+            ins = ", ".join(f"b{self.inputs[p]}" for p in self.kernel.inputs)
+            head, attrs = f"launch {self.kernel.name}", f"  [{self.kernel.group}]"
         line = f"s{self.index}: {outs} = {head}({ins}){attrs}"
         for op, _, pos, extra in self.epilogue:
             args = ["_" if i is None else f"b{i}" for i in extra]
@@ -95,7 +99,8 @@ class ExecutionPlan:
     outputs: list = field(default_factory=list)  # buffer ids, in graph-output order
     live_params: dict = field(default_factory=dict)  # buffer id -> weight name
     collect: list = field(default_factory=list)  # (name, buffer id) of every op result, in order
-    kernels: list = field(default_factory=list)  # (name, source) of generated kernels (CUDA)
+    kernels: list = field(default_factory=list)  # the generated Kernels, once each
+    target: str = "numpy"
     peak_bytes: int | None = None  # temps' slot total from plan_memory
     naive_bytes: int | None = None
 
@@ -118,7 +123,15 @@ class ExecutionPlan:
         lines += [f"  {s}" for s in self.steps]
         lines.append("inputs: " + ", ".join(f"b{i}" for i in self.inputs))
         lines.append("outputs: " + ", ".join(f"b{i}" for i in self.outputs))
-        for name, src in self.kernels:
-            lines.append(f"kernel {name}:")
-            lines += ["  " + ln for ln in src.splitlines()]
+        if self.kernels:
+            lines.append(f"kernels ({self.target}): " + ", ".join(k.name for k in self.kernels))
         return "\n".join(lines) + "\n"
+
+    def sources(self, dialect: str | None = None) -> dict:
+        """File name -> source of every generated kernel in ``dialect`` ('c' or
+        'cuda'; default: the plan's target), each file standing alone."""
+        from .dialect import DIALECTS
+        from .render import module
+
+        d = DIALECTS[dialect or self.target]
+        return {k.name + d.suffix: module([k], d)[0] for k in self.kernels}

@@ -187,7 +187,7 @@ for _name, (_fwd, _deriv) in _TRIG.items():
 
 # ------------------------------------------------------------------ activations
 
-@_unary("Relu", cuda="({0} > ({T})0 ? {0} : ({T})0)",
+@_unary("Relu", cuda="({0} < ({T})0 ? ({T})0 : {0})",
         grad=lambda xp, x, y, dy, a: dy * (x > 0))
 def _relu(xp, x, attrs):
     """max(x, 0)."""

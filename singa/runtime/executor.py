@@ -104,14 +104,21 @@ class Executor:
     pipeline (a list of Pass objects, or a callable returning one);
     ``verify`` checks the IR after every pass; ``check`` compares every step's
     results with the inferred types (for debugging the op table);
-    ``dump_dir`` writes the IR after each pass and the plan for each new key.
+    ``dump_dir`` writes the IR after each pass and the plan for each new key;
+    ``target`` is the code-generation target (see :mod:`singa.codegen.target`):
+    on 'c' and 'cuda' bool intermediates become int32 and elementwise chains
+    fuse into generated kernels.
     """
 
     def __init__(self, graph: Graph, device=None, *, fold_params: bool = False,
                  fuse: bool = False, passes=None, verify: bool = False, check: bool = False,
-                 dump_dir=None, relax_batch: bool = True, max_plans: int = 32):
+                 dump_dir=None, relax_batch: bool = True, max_plans: int = 32,
+                 target: str | None = None):
+        from ..codegen.target import resolve as resolve_target
+
         self.graph = graph
         self.device = _device.resolve(device)
+        self.target = resolve_target(target, self.device)
         self.fold_params = fold_params
         self.fuse = fuse
         self.passes = passes
@@ -135,7 +142,11 @@ class Executor:
         ps = [InferShapes(), FoldConstants(fold_params=self.fold_params), EliminateDeadCode()]
         if self.fold_params:
             ps += [FoldBatchNorm(), EliminateDeadCode()]
-        if self.fuse:
+        if self.target != "numpy":
+            from ..passes import BoolToInt32
+
+            ps.append(BoolToInt32())
+        if self.fuse or self.target != "numpy":
             from ..passes.fuse import Fuse
 
             ps.append(Fuse())
@@ -199,7 +210,8 @@ class Executor:
                                                    last_layers, all_outputs, params, dump)
         from ..codegen.cpu import lower
 
-        plan = lower(g, self.device, live, collect_all=all_outputs)
+        plan = lower(g, self.device, live, collect_all=all_outputs,
+                     target="numpy" if all_outputs else self.target)
         live_types = {}
         for n in live:
             p = (params or self._host_params)[n]

@@ -1,0 +1,222 @@
+"""Elementwise kernels: a FusedElementwise group, or one templated op, as one loop.
+
+Each body op contributes one line ``const T t<j> = <template>;`` from the op
+table's scalar template (``OpDef.cuda``: a string, or a function of the
+operand dtypes, result dtype and attributes that returns one, or None where
+that case has no kernel).  Operands are read through *views*: an element
+offset and one stride per output dim (0 where an operand is broadcast), so
+broadcasting and strided copies (Transpose, Slice, Expand: see
+:mod:`.injective`) are the same index arithmetic with other constants.  Dims
+that every operand walks contiguously are merged first, so most kernels index
+with ``i`` alone.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from ..ir.types import DType
+from . import dialect
+from .render import Kernel, Param, snake
+
+_REF = re.compile(r"\{(\w+)\}")
+
+
+# ------------------------------------------------------------------ templates
+
+def template_of(op_name: str, dtypes, out: DType, attrs) -> str | None:
+    """The op's scalar C template for these operand dtypes (None: no kernel)."""
+    from ..ops import OPS
+
+    t = OPS[op_name].cuda
+    if callable(t):
+        return t(list(dtypes), out, attrs)
+    return t
+
+
+def c_literal(v) -> str:
+    """A Python scalar as a C literal (double for floats)."""
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, int):
+        return f"{v}LL"
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "__builtin_nan(\"\")"
+        if math.isinf(v):
+            return "__builtin_inf()" if v > 0 else "(-__builtin_inf())"
+        return repr(v) if ("e" in repr(v) or "." in repr(v)) else repr(v) + ".0"
+    raise TypeError(f"attribute value {v!r} has no C literal")
+
+
+def fill(template: str, args, ctype: str, attrs) -> str:
+    """``template`` with ``{0}``.. replaced by ``args``, ``{T}`` by ``ctype`` and
+    ``{name}`` by attribute ``name`` as a C literal."""
+
+    def sub(m):
+        key = m.group(1)
+        if key.isdigit():
+            return args[int(key)]
+        if key == "T":
+            return ctype
+        return c_literal(attrs[key])
+
+    return _REF.sub(sub, template)
+
+
+# ------------------------------------------------------------------ views and indexing
+
+def contiguous_strides(shape) -> tuple:
+    out, acc = [], 1
+    for d in reversed(shape):
+        out.append(acc)
+        acc *= d
+    return tuple(reversed(out))
+
+
+def broadcast_view(shape, out_shape) -> tuple[int, tuple]:
+    """(offset, strides) reading an array of ``shape`` broadcast to ``out_shape``."""
+    lead = len(out_shape) - len(shape)
+    own = contiguous_strides(shape)
+    strides = [0] * lead + [0 if d == 1 else s for d, s in zip(shape, own)]
+    return 0, tuple(strides)
+
+
+def collapse(shape, views):
+    """Drop size-1 dims and merge neighbours every view walks contiguously.
+
+    Returns the new shape and views; the element order is unchanged."""
+    keep = [d for d, n in enumerate(shape) if n != 1]
+    shape = [shape[d] for d in keep]
+    views = [(off, [st[d] for d in keep]) for off, st in views]
+    d = len(shape) - 2
+    while d >= 0:
+        if all(st[d] == st[d + 1] * shape[d + 1] for _, st in views):
+            shape[d] *= shape[d + 1]
+            del shape[d + 1]
+            for _, st in views:
+                st[d] = st[d + 1]
+                del st[d + 1]
+        d -= 1
+    return tuple(shape), [(off, tuple(st)) for off, st in views]
+
+
+def index_code(shape, views) -> tuple[list, list]:
+    """C lines computing coordinates of item ``i`` (when needed) and the
+    index expression of each view."""
+    shape, views = collapse(tuple(shape), views)
+    dense = contiguous_strides(shape)
+    exprs, need = [], False
+    for off, st in views:
+        if st == dense:
+            exprs.append("i" if off == 0 else f"({off}LL + i)")
+        elif not any(st):
+            exprs.append(f"{off}LL")
+        else:
+            need = True
+            terms = [f"c{d} * {s}LL" if s != 1 else f"c{d}" for d, s in enumerate(st) if s]
+            if off:
+                terms.insert(0, f"{off}LL")
+            exprs.append("(" + " + ".join(terms) + ")")
+    lines = []
+    if need:
+        r = len(shape)
+        if r == 1:
+            lines.append("const long long c0 = i;")
+        else:
+            lines.append("long long r_ = i;")
+            for d in range(r - 1, 0, -1):
+                lines.append(f"const long long c{d} = r_ % {shape[d]}LL; r_ /= {shape[d]}LL;")
+            lines.append("const long long c0 = r_;")
+    return lines, exprs
+
+
+# ------------------------------------------------------------------ builders
+
+def _body(op_name, attrs, in_types, out_type):
+    """[(op, refs, attrs)] and the dtype of every input and body result."""
+    from ..ops import OPS
+    from ..ops import fused
+
+    if op_name == "FusedElementwise":
+        steps = fused.body(attrs)
+        types = fused.body_types(in_types, attrs)
+        steps = [(n, r, OPS[n].attrs(a)) for n, r, a in steps]
+    else:
+        steps = [(op_name, list(range(len(in_types))), attrs)]
+        types = list(in_types) + [out_type]
+    return steps, [None if t is None else t.dtype for t in types]
+
+
+def elementwise_kernel(op_name, attrs, in_types, out_type, loc="", views=None, group=None):
+    """The Kernel computing op ``op_name`` (a FusedElementwise group or one
+    templated elementwise op) on static ``in_types``, or None when some body op
+    has no template for its dtypes or a dtype has no C storage type.
+
+    ``views``: operand index -> (offset, strides) replacing the broadcast view
+    (for strided copies, then named after ``group``, the op they come from)."""
+    if out_type is None or not out_type.is_static or not dialect.supported(out_type.dtype):
+        return None
+    try:
+        steps, dts = _body(op_name, attrs, in_types, out_type)
+    except Exception:  # a body that does not type: leave it to the NumPy step
+        return None
+    k = len(in_types)
+    lines, used = [], {}
+    for j, (name, refs, a) in enumerate(steps):
+        rdt = dts[k + j]
+        ops = [None if r < 0 else dts[r] for r in refs]
+        if rdt is None or not dialect.supported(rdt) or any(
+                o is not None and not dialect.supported(o) for o in ops):
+            return None
+        tpl = template_of(name, ops, rdt, a)
+        if tpl is None:
+            return None
+        args = []
+        for pos, r in enumerate(refs):
+            if r < 0:
+                args.append("0")
+            elif r < k:
+                used.setdefault(r, len(used))
+                args.append(f"v{r}")
+            else:
+                args.append(f"t{r - k}")
+        try:
+            expr = fill(tpl, args, dialect.compute_ctype(rdt), a)
+        except (KeyError, IndexError, TypeError):
+            return None
+        lines.append(f"const {dialect.compute_ctype(rdt)} t{j} = {expr};")
+    out_shape = tuple(out_type.shape)
+    n = math.prod(out_shape)
+    order = sorted(used)
+    vs = []
+    for r in order:
+        t = in_types[r]
+        if t is None or not t.is_static:
+            return None
+        if views and r in views:
+            vs.append(views[r])
+        elif len(t.shape) > len(out_shape) or any(
+                d != 1 and d != o for d, o in zip(t.shape[::-1], out_shape[::-1])):
+            return None
+        else:
+            vs.append(broadcast_view(t.shape, out_shape))
+    coords, idx = index_code(out_shape, vs)
+    loads = [f"const {dialect.compute_ctype(dts[r])} v{r} = "
+             f"{dialect.load(dts[r], f'a{r}[{e}]')};" for r, e in zip(order, idx)]
+    odt = out_type.dtype
+    body = coords + loads + lines + [f"y[i] = {dialect.store(odt, f't{len(steps) - 1}')};"]
+    params = [Param(f"a{r}", dts[r]) for r in order] + [Param("y", odt, output=True)]
+    names = [s[0] for s in steps]
+    if op_name == "FusedElementwise":
+        shown = names if len(names) <= 4 else names[:3] + [f"x{len(names)}"]
+        default = "fused_" + "_".join(snake(s) for s in shown)
+        group = group or f"FusedElementwise[{', '.join(names)}]"
+    else:
+        default, group = snake(op_name), group or op_name
+    fmt = lambda t: f"{t.dtype.short}[{','.join(map(str, t.shape))}]"  # noqa: E731
+    shapes = [f"a{r}: {fmt(in_types[r])}" for r in order] + [f"y: {fmt(out_type)} ({n} items)"]
+    sources = tuple(s for s in (loc or "").split(" + ") if s)
+    return Kernel(snake(group) if views else default, group, sources, params, order, n, body,
+                  shapes, out_shape)

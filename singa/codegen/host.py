@@ -1,0 +1,111 @@
+"""The host dialect's toolchain: kernels compiled by the system C compiler, run through ctypes.
+
+All kernels of a plan go into one C file and one shared library, cached on disk
+under ``$SINGA_CACHE_DIR/kernels`` (default ``~/.cache/singa/kernels``) by a hash
+of the source, the compiler and its flags, so a model compiles once per machine.
+Libraries are written to a temporary name and renamed into place: concurrent
+processes never load a half-written file.  Nothing is written outside the cache.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+
+from ..errors import KernelCompileError
+from .dialect import HOST
+from .render import locate, module
+
+FLAGS = ("-O3", "-march=native", "-std=c11", "-fPIC", "-shared", "-fopenmp", "-fwrapv",
+         "-fno-math-errno", "-w")
+_loaded: dict[str, ctypes.CDLL] = {}
+_lock = threading.Lock()
+
+
+def cache_dir() -> str:
+    """Where compiled kernels are kept (created on first use)."""
+    root = os.environ.get("SINGA_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "singa")
+    return os.path.join(root, "kernels")
+
+
+@functools.lru_cache(maxsize=None)
+def compiler() -> str | None:
+    """The C compiler (``$CC``, else cc, gcc or clang on PATH), or None."""
+    for c in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if c and shutil.which(c):
+            return shutil.which(c)
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _compiler_id(cc: str) -> str:
+    try:
+        out = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30)
+        return out.stdout.splitlines()[0] if out.stdout else cc
+    except (OSError, subprocess.SubprocessError):
+        return cc
+
+
+def compile_error(compiler_name, log, spans) -> KernelCompileError:
+    """The first error of a compiler log, mapped to its kernel and line."""
+    first = None
+    for m in re.finditer(r"[:(](\d+)[:)]?(?:\d+:)?\s*(?:fatal )?error\b:?\s*(.*)", log):
+        first = m
+        break
+    if first is None:
+        return KernelCompileError(f"{compiler_name} failed:\n{log.strip()[:2000]}")
+    k, line = locate(spans, int(first.group(1)))
+    if k is None:
+        where = f"preamble line {line}"
+    else:
+        where = f"kernel {k.name} line {line} (op group {k.group}"
+        where += f"; source nodes {', '.join(k.sources)})" if k.sources else ")"
+    return KernelCompileError(f"{compiler_name}: {where}: {first.group(2).strip()}\n"
+                              f"{log.strip()[:2000]}")
+
+
+def build(kernels) -> dict:
+    """Compile ``kernels`` into one library; kernel name -> ctypes function taking
+    one pointer (int) per parameter."""
+    cc = compiler()
+    if cc is None:
+        raise KernelCompileError("no C compiler found (set CC or install gcc)")
+    source, spans = module(kernels, HOST)
+    key = hashlib.sha256("\n".join([source, cc, _compiler_id(cc), *FLAGS]).encode())
+    folder = cache_dir()
+    path = os.path.join(folder, key.hexdigest()[:24] + ".so")
+    with _lock:
+        lib = _loaded.get(path)
+        if lib is None:
+            if not os.path.exists(path):
+                _compile(cc, source, spans, folder, path)
+            lib = _loaded[path] = ctypes.CDLL(path)
+    fns = {}
+    for _, _, k in spans:
+        f = getattr(lib, k.name)
+        f.argtypes = [ctypes.c_void_p] * len(k.params)
+        f.restype = None
+        fns[k.name] = f
+    return fns
+
+
+def _compile(cc, source, spans, folder, path) -> None:
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        src = os.path.join(tmp, "kernels.c")
+        out = os.path.join(tmp, "kernels.so")
+        with open(src, "w", encoding="utf-8") as f:
+            f.write(source)
+        r = subprocess.run([cc, *FLAGS, src, "-o", out, "-lm"], capture_output=True,
+                           text=True, timeout=600)
+        if r.returncode != 0:
+            raise compile_error(os.path.basename(cc), r.stderr, spans)
+        os.replace(out, path)

@@ -1,0 +1,121 @@
+"""The kernel renderer: one dialect-free kernel description, written as C in any dialect.
+
+A :class:`Kernel` is what every generated kernel is: pointer parameters (the
+step's inputs it reads, then its output), one loop over ``n`` independent
+work items ``i``, and the C statements of one item, with all shapes and
+strides already constants.  :func:`render` wraps those statements in the
+dialect's kernel signature and loop (a grid-stride loop on CUDA, an OpenMP
+loop on the host), under a header naming the op group and source nodes;
+:func:`module` puts several kernels behind one preamble.
+
+The builders that make Kernels live beside this module: elementwise groups
+(:mod:`.elementwise`) and the kernels that are not one plain elementwise loop
+(:mod:`.templated`: reductions, softmax, normalisation, pooling, copies).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from ..ir.types import DType
+from .dialect import STORAGE, Dialect
+
+
+@dataclass(frozen=True)
+class Param:
+    """One pointer parameter: its C name, element dtype, and whether the kernel writes it."""
+
+    name: str
+    dtype: DType
+    output: bool = False
+
+
+@dataclass
+class Kernel:
+    """A kernel before rendering: everything but the dialect.
+
+    ``inputs`` maps each input Param to the position of the step operand it
+    reads; ``body`` are the C statements for work item ``i`` (``long long``,
+    0 <= i < n); ``shapes`` describe operands and result for the header.
+    """
+
+    base: str  # what it does, e.g. "fused_add_relu" (dtype and hash are appended)
+    group: str  # the op group, e.g. "FusedElementwise[Add, Relu]"
+    sources: tuple  # source node names
+    params: list  # [Param], inputs first, then outputs
+    inputs: list  # step operand position of each input Param
+    n: int
+    body: list
+    shapes: list = field(default_factory=list)  # header lines, e.g. "y: f32[2,3]"
+    out_shape: tuple = ()
+    parallel: bool = True  # whether work items may run on several host threads
+    name: str = ""
+
+    def __post_init__(self):
+        if not self.name:
+            out = next((p.dtype.short for p in self.params if p.output), "")
+            digest = hashlib.sha1(self.signature().encode()).hexdigest()[:8]
+            self.name = f"{self.base}_{out}_{digest}"
+
+    def signature(self) -> str:
+        """What makes two kernels the same code (identical kernels are rendered once)."""
+        ps = ",".join(f"{p.name}:{p.dtype.short}:{int(p.output)}" for p in self.params)
+        return f"{self.base}|{ps}|{self.n}|{self.out_shape}|" + "\n".join(self.body)
+
+    @property
+    def outputs(self) -> list:
+        return [p for p in self.params if p.output]
+
+
+def snake(op_name: str) -> str:
+    """``LeakyRelu`` -> ``leaky_relu``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", op_name).lower()
+
+
+def render(k: Kernel, d: Dialect) -> str:
+    """The kernel's source in dialect ``d`` (without the module preamble)."""
+    lines = [f"// {k.name}", f"// op group: {k.group}"]
+    if k.sources:
+        lines.append("// source nodes: " + ", ".join(k.sources))
+    lines += [f"// {s}" for s in k.shapes]
+    params = []
+    for p in k.params:
+        const = "" if p.output else "const "
+        params.append(f"{const}{STORAGE[p.dtype]}* {d.restrict} {p.name}")
+    lines.append(f"{d.kernel_prefix} {k.name}({', '.join(params)}) {{")
+    if d.parallel and k.n >= d.parallel_min and k.parallel:
+        lines.append(f"  {d.parallel}")
+    lines.append(f"  {d.loop.format(n=k.n)} {{")
+    lines += [f"    {s}" for s in k.body]
+    lines += ["  }", "}"]
+    return "\n".join(lines) + "\n"
+
+
+def module(kernels, d: Dialect) -> tuple[str, list]:
+    """One source file for ``kernels`` (identical ones once) and the line span of
+    each kernel in it: ``[(first line, last line, kernel)]``, 1-based."""
+    text = [d.preamble()]
+    line = text[0].count("\n") + 1
+    spans = []
+    seen = set()
+    for k in kernels:
+        if k.name in seen:
+            continue
+        seen.add(k.name)
+        src = "\n" + render(k, d)
+        first = line + 1
+        line += src.count("\n")
+        spans.append((first, line - 1, k))
+        text.append(src)
+    return "".join(text), spans
+
+
+def locate(spans, line: int):
+    """The kernel whose span holds ``line`` and the line within its own source,
+    or (None, line) for a line of the preamble."""
+    for first, last, k in spans:
+        if first <= line <= last:
+            return k, line - first + 1
+    return None, line
