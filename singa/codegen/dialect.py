@@ -46,6 +46,13 @@ def load(dt: DType, ref: str) -> str:
     return f"singa_{w}2f({ref})" if w else ref
 
 
+def rounded(dt: DType, expr: str) -> str:
+    """``expr`` rounded to dtype ``dt`` but kept in the compute type: a 16-bit float
+    result inside a fused group is rounded as the unfused op would store it."""
+    w = _WIDE.get(dt)
+    return f"singa_{w}2f(singa_f2{w}({expr}))" if w else expr
+
+
 def store(dt: DType, expr: str) -> str:
     """C expression converting compute-type ``expr`` to the storage type."""
     w = _WIDE.get(dt)

@@ -186,7 +186,7 @@ def elementwise_kernel(op_name, attrs, in_types, out_type, loc="", views=None, g
             expr = fill(tpl, args, dialect.compute_ctype(rdt), a)
         except (KeyError, IndexError, TypeError):
             return None
-        lines.append(f"const {dialect.compute_ctype(rdt)} t{j} = {expr};")
+        lines.append(f"const {dialect.compute_ctype(rdt)} t{j} = {dialect.rounded(rdt, expr)};")
     out_shape = tuple(out_type.shape)
     n = math.prod(out_shape)
     order = sorted(used)

@@ -56,19 +56,17 @@ def _compiler_id(cc: str) -> str:
 
 def compile_error(compiler_name, log, spans) -> KernelCompileError:
     """The first error of a compiler log, mapped to its kernel and line."""
-    first = None
-    for m in re.finditer(r"[:(](\d+)[:)]?(?:\d+:)?\s*(?:fatal )?error\b:?\s*(.*)", log):
-        first = m
-        break
+    # gcc/clang: "file.c:42:13: error: ..."; NVRTC: "file.cu(42): error: ..."
+    first = re.search(r"(?:\((\d+)\)|:(\d+)(?::\d+)?):\s*(?:fatal )?error:?\s*(.*)", log)
     if first is None:
         return KernelCompileError(f"{compiler_name} failed:\n{log.strip()[:2000]}")
-    k, line = locate(spans, int(first.group(1)))
+    k, line = locate(spans, int(first.group(1) or first.group(2)))
     if k is None:
         where = f"preamble line {line}"
     else:
         where = f"kernel {k.name} line {line} (op group {k.group}"
         where += f"; source nodes {', '.join(k.sources)})" if k.sources else ")"
-    return KernelCompileError(f"{compiler_name}: {where}: {first.group(2).strip()}\n"
+    return KernelCompileError(f"{compiler_name}: {where}: {first.group(3).strip()}\n"
                               f"{log.strip()[:2000]}")
 
 

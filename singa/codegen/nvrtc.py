@@ -54,6 +54,7 @@ def compile_ptx(kernels, arch: str = DEFAULT_ARCH) -> str:
             nvrtc.compileProgram(prog, [f"--gpu-architecture={arch}", *OPTIONS])
         except nvrtc.NVRTCError:
             raise compile_error("nvrtc", nvrtc.getProgramLog(prog), spans) from None
-        return nvrtc.getPTX(prog)
+        ptx = nvrtc.getPTX(prog)
+        return ptx.decode() if isinstance(ptx, bytes) else ptx
     finally:
         nvrtc.destroyProgram(prog)

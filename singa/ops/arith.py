@@ -6,6 +6,7 @@ import numpy as np
 
 from ..errors import DTypeError, ShapeError
 from ..ir.types import DType, TensorType
+from . import _ctemplates as ct
 from .base import Pattern, broadcast_infer, broadcast_shapes, defop, np_dtype, same_as, unbroadcast
 
 
@@ -66,7 +67,7 @@ def _mul(xp, a, b, attrs):
     return xp.multiply(a, b)
 
 
-@_binary("Div", cuda="({0} / {1})",
+@_binary("Div", cuda=ct.div,
          grad=lambda xp, a, b, y, dy, at: (dy / b, -dy * a / (b * b)))
 def _div(xp, a, b, attrs):
     """a / b; integer division truncates towards zero (C semantics) as ONNX does."""
@@ -95,7 +96,7 @@ def _pow_infer(types, attrs, values):
     return [TensorType(a.dtype, broadcast_shapes("Pow", a.shape, b.shape))]
 
 
-@_binary("Pow", cuda="pow({0}, ({T}){1})", grad=_pow_grad, infer=_pow_infer, same_dtype=False)
+@_binary("Pow", cuda=ct.pow_, grad=_pow_grad, infer=_pow_infer, same_dtype=False)
 def _pow(xp, a, b, attrs):
     """a ** b in a's dtype (b may have another numeric type, as from opset 12)."""
     if a.dtype.kind == "f":
@@ -110,7 +111,7 @@ def _mod_grad(xp, a, b, y, dy, attrs):
     return dy, -dy * q
 
 
-@_binary("Mod", since=10, defaults={"fmod": 0}, grad=_mod_grad)
+@_binary("Mod", since=10, defaults={"fmod": 0}, grad=_mod_grad, cuda=ct.mod)
 def _mod(xp, a, b, attrs):
     """Remainder: fmod=0 takes the divisor's sign (Python %), fmod=1 the dividend's (C fmod).
 
@@ -121,7 +122,7 @@ def _mod(xp, a, b, attrs):
     return xp.mod(a, b)
 
 
-@_binary("BitShift", since=11, defaults={"direction": "LEFT"})
+@_binary("BitShift", since=11, defaults={"direction": "LEFT"}, cuda=ct.bit_shift)
 def _bit_shift(xp, a, b, attrs):
     """a << b or a >> b (``direction`` LEFT / RIGHT) on unsigned integers."""
     if attrs["direction"] == "LEFT":
@@ -190,9 +191,9 @@ def _fold(op, fn):
 
 
 defop("Max", pattern=Pattern.BROADCAST, infer=_variadic_infer("Max"), grad=_extreme_grad,
-      since=1, cuda="fmax({0}, {1})")(_fold("Max", lambda xp, a, b: xp.maximum(a, b)))
+      since=1, cuda=ct.extreme(">"))(_fold("Max", lambda xp, a, b: xp.maximum(a, b)))
 defop("Min", pattern=Pattern.BROADCAST, infer=_variadic_infer("Min"), grad=_extreme_grad,
-      since=1, cuda="fmin({0}, {1})")(_fold("Min", lambda xp, a, b: xp.minimum(a, b)))
+      since=1, cuda=ct.extreme("<"))(_fold("Min", lambda xp, a, b: xp.minimum(a, b)))
 
 
 def _sum_grad(xp, inputs, outputs, douts, attrs):
@@ -200,7 +201,7 @@ def _sum_grad(xp, inputs, outputs, douts, attrs):
 
 
 defop("Sum", pattern=Pattern.BROADCAST, infer=_variadic_infer("Sum"), grad=_sum_grad,
-      since=1, cuda="({0} + {1})")(_fold("Sum", lambda xp, a, b: a + b))
+      since=1, cuda=ct.variadic("+"))(_fold("Sum", lambda xp, a, b: a + b))
 
 
 def _mean_grad(xp, inputs, outputs, douts, attrs):
@@ -210,7 +211,7 @@ def _mean_grad(xp, inputs, outputs, douts, attrs):
 
 
 @defop("Mean", pattern=Pattern.BROADCAST, infer=_variadic_infer("Mean"), grad=_mean_grad,
-       since=1)
+       since=1, cuda=ct.mean)
 def _mean(xp, inputs, attrs):
     """The elementwise mean of all inputs (broadcast)."""
     total = _fold("Mean", lambda xp, a, b: a + b)(xp, inputs, attrs)[0]
@@ -263,7 +264,7 @@ def _clip_grad(xp, inputs, outputs, douts, attrs):
 
 
 @defop("Clip", pattern=Pattern.ELEMWISE, infer=same_as(), grad=_clip_grad, since=6,
-       adapt=_clip_adapt)
+       adapt=_clip_adapt, cuda=ct.clip)
 def _clip(xp, inputs, attrs):
     """min(max(x, min), max); absent bounds do not clip."""
     x, lo, hi = _clip_bounds(xp, inputs)
@@ -342,7 +343,7 @@ def _cast_grad(xp, inputs, outputs, douts, attrs):
 
 
 @defop("Cast", pattern=Pattern.ELEMWISE, infer=_cast_infer, grad=_cast_grad, since=1,
-       adapt=_cast_adapt, defaults={"saturate": 1, "round_mode": "up"}, cuda="(({T}){0})")
+       adapt=_cast_adapt, defaults={"saturate": 1, "round_mode": "up"}, cuda=ct.cast)
 def _cast(xp, inputs, attrs):
     """x converted to ONNX type code ``to`` (floats to ints truncate)."""
     return [_cast_to(xp, inputs[0], np_dtype(int(attrs["to"])), attrs["saturate"],
@@ -358,7 +359,7 @@ def _cast_like_grad(xp, inputs, outputs, douts, attrs):
 
 
 @defop("CastLike", pattern=Pattern.ELEMWISE, infer=_cast_like_infer, grad=_cast_like_grad,
-       since=15, defaults={"saturate": 1, "round_mode": "up"})
+       since=15, defaults={"saturate": 1, "round_mode": "up"}, cuda=ct.cast)
 def _cast_like(xp, inputs, attrs):
     """x converted to the dtype of the second input."""
     return [_cast_to(xp, inputs[0], inputs[1].dtype, attrs["saturate"], attrs["round_mode"])]

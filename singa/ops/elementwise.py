@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from . import _ctemplates as ct
 from .base import Pattern, defop, same_as
 
 _SQRT_PI = math.sqrt(math.pi)
@@ -90,7 +91,7 @@ def _neg(xp, x, attrs):
     return -x
 
 
-@_unary("Abs", cuda="({0} < ({T})0 ? -{0} : {0})",
+@_unary("Abs", cuda=ct.abs_,
         grad=lambda xp, x, y, dy, a: dy * xp.sign(x))
 def _abs(xp, x, attrs):
     """|x|."""
@@ -328,7 +329,7 @@ def _gelu_grad(xp, x, y, dy, a):
     return (dy * d).astype(x.dtype)
 
 
-@_unary("Gelu", since=20, defaults={"approximate": "none"}, grad=_gelu_grad)
+@_unary("Gelu", since=20, defaults={"approximate": "none"}, grad=_gelu_grad, cuda=ct.gelu)
 def _gelu(xp, x, attrs):
     """x * Phi(x); ``approximate="tanh"`` uses the tanh formula."""
     if attrs["approximate"] == "tanh":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..ir.types import DType, TensorType
 from ..errors import DTypeError
+from . import _ctemplates as ct
 from .base import Pattern, broadcast_infer, broadcast_shapes, defop, same_as, unbroadcast
 
 
@@ -106,7 +107,7 @@ def _isnan(xp, inputs, attrs):
 
 
 @defop("IsInf", pattern=Pattern.ELEMWISE, infer=same_as(dtype=_BOOL), since=10,
-       defaults={"detect_negative": 1, "detect_positive": 1})
+       defaults={"detect_negative": 1, "detect_positive": 1}, cuda=ct.is_inf)
 def _isinf(xp, inputs, attrs):
     """True at +inf (detect_positive) and -inf (detect_negative)."""
     x = inputs[0]

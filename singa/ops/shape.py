@@ -255,7 +255,8 @@ def _expand_grad(xp, inputs, outputs, douts, attrs):
     return [unbroadcast(xp, douts[0], inputs[0].shape), None]
 
 
-@defop("Expand", pattern=Pattern.BROADCAST, infer=_expand_infer, grad=_expand_grad, since=8)
+@defop("Expand", pattern=Pattern.BROADCAST, infer=_expand_infer, grad=_expand_grad, since=8,
+       cuda="({0})")  # operand 1 is the shape: the kernel reads x broadcast
 def _expand(xp, inputs, attrs):
     """x broadcast (both ways) with the shape of input 1."""
     x, shape = inputs

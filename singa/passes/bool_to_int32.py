@@ -8,7 +8,7 @@ around the few ops that need a real bool:
 - an op producing a bool that another op reads (comparisons, IsNaN, ...) gets a
   ``Cast(to=INT32)`` after it;
 - ops that compute the same on 0/1 int32 as on bool (Not, And, Or, Xor, Where,
-  Equal, Cast, ReduceMax/Min, NonZero, Compress and every INJECTIVE op: data
+  Equal, Cast, NonZero, Compress and every INJECTIVE op: data
   movement) read the int32 values directly, provided the op table's infer
   accepts them; their bool results become int32 by inference;
   ``Cast(to=BOOL)`` of such a value is the value itself: its readers read the
@@ -32,8 +32,10 @@ from ._util import infer_op, new_op, redirect_op_uses, unique_name
 from .manager import Pass
 
 _BOOL, _I32 = DType.BOOL, DType.INT32
-SAFE_OPS = {"Not", "And", "Or", "Xor", "Where", "Equal", "Cast", "Identity", "ReduceMax",
-            "ReduceMin", "NonZero", "Compress"}
+# ReduceMax/Min are not here: over an empty set a bool max is False, an int32 one
+# INT_MIN (which casts back to True)
+SAFE_OPS = {"Not", "And", "Or", "Xor", "Where", "Equal", "Cast", "Identity", "NonZero",
+            "Compress"}
 
 
 def _is_bool(v: Value | None) -> bool:

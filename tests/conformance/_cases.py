@@ -78,14 +78,19 @@ def normalize(x):
     return onnx.numpy_helper.to_array(x) if isinstance(x, onnx.TensorProto) else x
 
 
-def check_case(case, backend, xfail=None):
-    """Prepare ``case.model`` on ``backend`` once and compare every data set.
+# Every case runs on each CPU target: the NumPy plan and the generated host-C kernels.
+TARGETS = ("numpy", "c")
+
+
+def check_case(case, backend, xfail=None, target=None):
+    """Prepare ``case.model`` on ``backend`` (for ``target``) once and compare every
+    data set.
 
     A case named in ``xfail`` (name -> the feature it needs) is an expected failure.
     """
     if xfail and case.name in xfail:
         pytest.xfail(xfail[case.name])
-    rep = backend.prepare(case.model, "CPU")
+    rep = backend.prepare(case.model, "CPU", target=target)
     for inputs, expected in case.data_sets:
         got = rep.run([normalize(x) for x in inputs])
         ref = [normalize(x) for x in expected]

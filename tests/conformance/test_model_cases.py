@@ -12,7 +12,7 @@ import pytest
 
 from singa.sonnx import SingaBackend
 
-from ._cases import by_coverage, check_case, load_model_cases, skip_not_covered
+from ._cases import TARGETS, by_coverage, check_case, load_model_cases, skip_not_covered
 
 CASES = [c for c in load_model_cases() if c.model is not None]
 COVERED, NOT_COVERED = by_coverage(CASES)
@@ -20,9 +20,10 @@ COVERED, NOT_COVERED = by_coverage(CASES)
 XFAIL: dict[str, str] = {}
 
 
+@pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("case", COVERED, ids=[c.name for c in COVERED])
-def test_model_case(case):
-    check_case(case, SingaBackend, XFAIL)
+def test_model_case(case, target):
+    check_case(case, SingaBackend, XFAIL, target)
 
 
 def test_not_covered():

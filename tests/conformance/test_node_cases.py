@@ -11,7 +11,7 @@ import pytest
 
 from singa.sonnx import SingaBackend
 
-from ._cases import by_coverage, check_case, load_node_cases, skip_not_covered
+from ._cases import TARGETS, by_coverage, check_case, load_node_cases, skip_not_covered
 
 CASES = load_node_cases()
 COVERED, NOT_COVERED = by_coverage(CASES)
@@ -21,9 +21,10 @@ COVERED, NOT_COVERED = by_coverage(CASES)
 XFAIL: dict[str, str] = {}
 
 
+@pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("case", COVERED, ids=[c.name for c in COVERED])
-def test_node_case(case):
-    check_case(case, SingaBackend, XFAIL)
+def test_node_case(case, target):
+    check_case(case, SingaBackend, XFAIL, target)
 
 
 def test_not_covered():

@@ -50,12 +50,16 @@ def test_all_nine_present():
     assert len(CASES) == 9, sorted(CASES)
 
 
+TARGETS = ("numpy", "c")  # the NumPy plan and the generated host-C kernels
+
+
+@pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_light_model(name):
+def test_light_model(name, target):
     case = CASES[name]
     path = light.path(name)
     m = onnx.load(path)
-    rep = sonnx.prepare(path)
+    rep = sonnx.prepare(path, target=target)
     outs = rep.run(light_inputs(m, name))
     Runner.assert_similar_outputs(expected_outputs(path, m), [np.asarray(t.data) for t in outs],
                                   rtol=case.rtol, atol=case.atol, model_dir=name)
@@ -74,8 +78,9 @@ RANDOM_WEIGHTS = ["densenet121", "inception_v1", "inception_v2", "resnet50", "sh
                   "squeezenet"]
 
 
+@pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("name", RANDOM_WEIGHTS)
-def test_light_model_random_weights_vs_onnxruntime(name):
+def test_light_model_random_weights_vs_onnxruntime(name, target):
     ort = pytest.importorskip("onnxruntime")
     m = light.randomized(onnx.load(light.path(name)))
     # Random weights easily saturate the final Softmax (a near one-hot output says
@@ -90,7 +95,7 @@ def test_light_model_random_weights_vs_onnxruntime(name):
     so.log_severity_level = 3  # the light models carry unused initializers; ort warns on each
     sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
     ref = sess.run(None, feeds)
-    got = sonnx.prepare(m).run(list(feeds.values()))
+    got = sonnx.prepare(m, target=target).run(list(feeds.values()))
     for r, g in zip(ref, got):
         g = np.asarray(g.data)
         assert g.shape == r.shape and g.dtype == r.dtype

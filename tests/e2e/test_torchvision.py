@@ -37,6 +37,7 @@ _spec.loader.exec_module(weights)
 RTOL = 1e-4
 MODELS = weights.MODELS
 RESPECIALISE = "shufflenet_v2_x1_0"
+TARGETS = ("numpy", "c")  # the NumPy plan and the generated host-C kernels
 
 
 def rel_err(got: np.ndarray, ref: np.ndarray) -> float:
@@ -74,11 +75,11 @@ def _run_singa(rep, x: np.ndarray) -> np.ndarray:
     return y
 
 
-def _prepare(name: str):
+def _prepare(name: str, target=None):
     from singa import autograd, device, sonnx  # the module under test
 
     autograd.training = False
-    return sonnx.prepare(_model(name), device=device.get_default_device())
+    return sonnx.prepare(_model(name), device=device.get_default_device(), target=target)
 
 
 # --- the stored graphs themselves (onnxruntime only) ---------------------------------------
@@ -109,19 +110,21 @@ def test_weights_are_deterministic_and_sane(name):
 # --- singa against onnxruntime --------------------------------------------------------------
 
 
+@pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("name", MODELS)
-def test_matches_onnxruntime(name):
+def test_matches_onnxruntime(name, target):
     x = weights.make_input(2, seed=1)
     ref = _reference(name, x)
-    got = _run_singa(_prepare(name), x)
+    got = _run_singa(_prepare(name, target), x)
     assert got.shape == ref.shape
     assert np.isfinite(got).all()
     err = rel_err(got, ref)
     assert err <= RTOL, f"{name}: max|singa-ort|/max|ort| = {err:.3g} > {RTOL}"
 
 
-def test_batch_respecialisation():
-    rep = _prepare(RESPECIALISE)
+@pytest.mark.parametrize("target", TARGETS)
+def test_batch_respecialisation(target):
+    rep = _prepare(RESPECIALISE, target)
     for n in (2, 1, 3, 2):
         x = weights.make_input(n, seed=10 + n)
         ref = _reference(RESPECIALISE, x)

@@ -65,7 +65,16 @@ def test_outputs_opaque_ops_and_attributes():
     assert_same_outputs(before, g, [x, x[::-1].copy()])
 
 
-def test_ops_without_a_cuda_template_are_fused_only_when_allowed():
+def test_every_fusible_op_has_a_template():
+    from singa.ops.base import Pattern
+
+    missing = [n for n, d in OPS.items()
+               if d.pattern <= Pattern.BROADCAST and d.cuda is None and n != "FusedElementwise"]
+    assert missing == []
+
+
+def test_ops_without_a_cuda_template_are_fused_only_when_allowed(monkeypatch):
+    monkeypatch.setattr(OPS["IsInf"], "cuda", None)
     text = '''
         graph @g(%x: f32[3]) -> (bool[3]) {
           %0 = Relu(%x) : f32[3]
