@@ -5,10 +5,11 @@
     singa-onnx info MODEL
     singa-onnx run MODEL [--input name=file.npy ...] [--output out.npz] [--seed S]
     singa-onnx compile MODEL [--dump-ir DIR] [--print-plan] [--last-layers K] [--dot FILE]
+                       [--target numpy|c|cuda] [--emit-c DIR] [--emit-cuda DIR]
 
 Errors in the model or the inputs print one line (``error: ...``) and exit
 with status 1; usage errors exit with 2.  Nothing is written except the paths
-named by ``--output``, ``--dump-ir`` and ``--dot``.
+named by ``--output``, ``--dump-ir``, ``--dot``, ``--emit-c`` and ``--emit-cuda``.
 """
 
 from __future__ import annotations
@@ -198,9 +199,27 @@ def cmd_compile(args) -> int:
     from .compiler import compile as compile_model
 
     shapes = dict(args.input_shape or [])
+    target = args.target
+    if target == "cuda" and not str(args.device).lower().startswith(("cuda", "gpu")):
+        # no GPU asked for: the same kernels, launched through the host dialect,
+        # so the plan can be printed and the CUDA sources emitted anywhere
+        print("# target cuda on the CPU: plan built with the host dialect of the same kernels",
+              file=sys.stderr)
+        target = "c"
     cm = compile_model(args.model, device=args.device, last_layers=args.last_layers,
-                       input_shapes=shapes)
+                       input_shapes=shapes, target=target)
     shown = False
+    for folder, dialect in ((args.emit_c, "c"), (args.emit_cuda, "cuda")):
+        if folder:
+            import os
+
+            os.makedirs(folder, exist_ok=True)
+            files = cm._plan.sources(dialect)
+            for name, src in files.items():
+                with open(os.path.join(folder, name), "w", encoding="utf-8") as f:
+                    f.write(src)
+            print(f"wrote {len(files)} {dialect} kernels to {folder}")
+            shown = True
     if args.dump_ir:
         paths = cm.dump(args.dump_ir)
         print(f"wrote {len(paths)} files to {args.dump_ir}")
@@ -249,6 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--input-shape", action="append", type=_shape_arg, metavar="NAME=1x3x224x224",
                    help="specialise on a concrete input shape")
     c.add_argument("--device", default="CPU")
+    c.add_argument("--target", choices=("numpy", "c", "cuda"), default=None,
+                   help="code generation target (default: $SINGA_TARGET, else cuda on a GPU, "
+                        "numpy on the CPU)")
+    c.add_argument("--emit-c", metavar="DIR", help="write every generated kernel as host C")
+    c.add_argument("--emit-cuda", metavar="DIR", help="write every generated kernel as CUDA C")
     c.set_defaults(func=cmd_compile)
     return p
 

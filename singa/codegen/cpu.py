@@ -138,8 +138,12 @@ def _epilogue_ok(op: Op, v: Value) -> bool:
     return True
 
 
-def _chains(graph: Graph, outputs: set) -> dict:
-    """head op -> the epilogue ops fused after it (only heads with at least one)."""
+def _chains(graph: Graph, outputs: set, kernels: bool = False) -> dict:
+    """head op -> the epilogue ops fused after it (only heads with at least one).
+    With ``kernels`` (targets c, cuda) ops with a scalar template are left out:
+    they become generated kernels running in place instead."""
+    from ..ops import OPS
+
     chains = {}
     taken = set()
     for op in graph.ops:
@@ -152,6 +156,8 @@ def _chains(graph: Graph, outputs: set) -> dict:
         while v not in outputs and len(v.uses) == 1:
             user = v.uses[0][0]
             if not isinstance(user, Op) or id(user) in taken or not _epilogue_ok(user, v):
+                break
+            if kernels and OPS[user.name].cuda is not None:
                 break
             chain.append(user)
             taken.add(id(user))
@@ -179,6 +185,16 @@ def _fused_compute(head_compute, n_head, parts):
         return [y]
 
     return compute
+
+
+def _plan_time_value(v: Value):
+    """The value kernels may bake in: constants, and integer weights (shape and
+    axes tensors), whose change the executor notices and rebuilds the plan for."""
+    if v.kind == "const" or (v.kind == "param" and v.data is not None
+                             and getattr(v.data, "dtype", None) is not None
+                             and v.data.dtype.kind not in "fc"):
+        return v.data
+    return None
 
 
 def lower(graph: Graph, device, live_params=(), collect_all: bool = False,
@@ -220,7 +236,9 @@ def lower(graph: Graph, device, live_params=(), collect_all: bool = False,
         add(v, "const", device.put(v.data))
 
     outputs = set(graph.outputs)
-    chains = {} if collect_all or not fuse_epilogues else _chains(graph, outputs)
+    chains = {} if collect_all or not fuse_epilogues else _chains(graph, outputs,
+                                                                  target != "numpy")
+    fresh: set = set()  # values in arrays their step allocated (kernel or FRESH_HEADS result)
     # A fused group runs at its last op: head -> tail, and tail -> its group.
     groups = {}
     absorbed = set()
@@ -268,14 +286,17 @@ def lower(graph: Graph, device, live_params=(), collect_all: bool = False,
                     plan.collect.append((r.name, ids[r]))
             kernel = None
             if target != "numpy":
-                from .kernels import kernel_for
+                from .kernels import in_place, kernel_for
 
-                kernel = kernel_for(op, lambda v: v.data if ids.get(v) is not None and
-                                    plan.buffers[ids[v]].kind == "const" else None)
+                kernel = kernel_for(op, _plan_time_value)
+                if kernel is not None and not collect_all:
+                    kernel = in_place(kernel, op, fresh, outputs)
             plan.steps.append(Step(k, op.name, op.loc, opdef.compute, attrs, tuple(ins),
                                    tuple(outs), kernel=kernel))
             if kernel is not None:
                 kernel_steps.append(plan.steps[-1])
+            if kernel is not None or op.name in FRESH_HEADS:
+                fresh.add(op.results[0])
         else:
             head = group[0]
             hdef = OPS[head.name]
@@ -297,6 +318,7 @@ def lower(graph: Graph, device, live_params=(), collect_all: bool = False,
                 epilogue.append((e.name, e.loc, pos, tuple(extra)))
                 prev = e.results[0]
             out = add(op.results[0], "temp")
+            fresh.add(op.results[0])  # the head's own array, overwritten in place
             name = "+".join(o.name for o in group)
             loc = ", ".join(o.loc for o in group if o.loc)
             plan.steps.append(Step(k, name, loc, _fused_compute(hdef.compute, len(head.operands),

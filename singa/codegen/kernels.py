@@ -37,6 +37,22 @@ def kernel_for(op, const_value):
     return templated.templated_kernel(op, attrs, types, out, const_value)
 
 
+def in_place(kernel, op, fresh: set, outputs: set):
+    """``kernel`` writing over one of its inputs where that is safe: an input of
+    the result's type, read at ``i`` only, allocated by its own step (``fresh``),
+    read by nobody else and not a graph output.  Saves an allocation and keeps
+    the working set small (a Conv's epilogue runs in the Conv's buffer)."""
+    from dataclasses import replace
+
+    out = op.results[0].type
+    for j, p in enumerate(kernel.inputs):
+        v = op.operands[p]
+        if (v is not None and v in fresh and v not in outputs and len(v.uses) == 1
+                and v.type == out and f"a{p}[i]" in "\n".join(kernel.body)):
+            return replace(kernel, inplace=j, name="")
+    return kernel
+
+
 def host_launcher(kernel, fn):
     """compute(xp, args, attrs) running ``fn`` (a host kernel) on NumPy arrays."""
     shape = _shape(kernel)
@@ -47,12 +63,12 @@ def host_launcher(kernel, fn):
     def compute(xp, args, attrs):
         ins = []
         for p, dt in zip(positions, want):
-            a = np.ascontiguousarray(args[p])
+            a = _contiguous(np, args[p])
             if a.dtype != dt:
                 raise OpError(f"kernel {kernel.name}: operand {p} is {a.dtype}, compiled "
                               f"for {dt}")
             ins.append(a)
-        y = np.empty(shape, odt)
+        y = np.empty(shape, odt) if kernel.inplace is None else ins[kernel.inplace]
         if kernel.n:
             fn(*[a.ctypes.data for a in ins], y.ctypes.data)
         return [y]
@@ -70,8 +86,8 @@ def cuda_launcher(kernel, fn, block: int = 256, max_blocks: int = 4096):
     grid = max(1, min(max_blocks, math.ceil(kernel.n / block)))
 
     def compute(xp, args, attrs):
-        ins = [xp.ascontiguousarray(args[p]) for p in positions]
-        y = xp.empty(shape, odt)
+        ins = [_contiguous(xp, args[p]) for p in positions]
+        y = xp.empty(shape, odt) if kernel.inplace is None else ins[kernel.inplace]
         if kernel.n:
             fn((grid,), (block,), (*ins, y))
         return [y]
@@ -79,6 +95,12 @@ def cuda_launcher(kernel, fn, block: int = 256, max_blocks: int = 4096):
     compute.kernel = kernel
     compute.launch = (grid, block)
     return compute
+
+
+def _contiguous(xp, a):
+    # not ascontiguousarray: it turns a 0-d array into shape (1,)
+    a = xp.asarray(a)
+    return a if a.flags.c_contiguous else xp.ascontiguousarray(a).reshape(a.shape)
 
 
 def _shape(kernel):

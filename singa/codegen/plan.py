@@ -125,7 +125,46 @@ class ExecutionPlan:
         lines.append("outputs: " + ", ".join(f"b{i}" for i in self.outputs))
         if self.kernels:
             lines.append(f"kernels ({self.target}): " + ", ".join(k.name for k in self.kernels))
+        t = self.traffic()
+        lines.append(f"per run: {t['steps']} steps ({t['kernel_launches']} generated kernels), "
+                     f"{t['bytes']} bytes moved; op by op: {t['op_by_op_launches']} launches, "
+                     f"{t['op_by_op_bytes']} bytes")
         return "\n".join(lines) + "\n"
+
+    def traffic(self) -> dict:
+        """Per run: steps, kernel launches, and bytes read plus written, for this plan
+        and for the same graph run one op per launch (fused groups and epilogues
+        taken apart), so the effect of fusion is a number."""
+        from ..ops import fused
+
+        def nbytes(t):
+            if t is None or not t.is_static:
+                return 0
+            n = t.dtype.np.itemsize
+            for d in t.shape:
+                n *= d
+            return n
+
+        size = {b.id: nbytes(b.type) for b in self.buffers}
+        moved = op_launches = op_moved = 0
+        for s in self.steps:
+            own = sum(size[i] for i in s.inputs if i is not None)
+            own += sum(size[o] for o in s.outputs if o is not None)
+            moved += own
+            if s.op == "FusedElementwise" and s.inputs and all(
+                    i is not None and self.buffers[i].type is not None for i in s.inputs):
+                types = fused.body_types([self.buffers[i].type for i in s.inputs], s.attrs)
+                for refs, t in zip(s.attrs["body_args"], types[len(s.inputs):]):
+                    op_launches += 1
+                    op_moved += nbytes(t) + sum(nbytes(types[r]) for r in refs if r >= 0)
+            else:
+                op_launches += 1 + len(s.epilogue)
+                out = sum(size[o] for o in s.outputs if o is not None)
+                op_moved += own + sum(2 * out + sum(size[i] for i in e[3] if i is not None)
+                                      for e in s.epilogue)
+        return {"steps": len(self.steps), "kernel_launches": sum(s.kernel is not None
+                                                                 for s in self.steps),
+                "bytes": moved, "op_by_op_launches": op_launches, "op_by_op_bytes": op_moved}
 
     def sources(self, dialect: str | None = None) -> dict:
         """File name -> source of every generated kernel in ``dialect`` ('c' or

@@ -51,6 +51,7 @@ class Kernel:
     shapes: list = field(default_factory=list)  # header lines, e.g. "y: f32[2,3]"
     out_shape: tuple = ()
     parallel: bool = True  # whether work items may run on several host threads
+    inplace: int | None = None  # index of the input param the output overwrites
     name: str = ""
 
     def __post_init__(self):
@@ -62,7 +63,8 @@ class Kernel:
     def signature(self) -> str:
         """What makes two kernels the same code (identical kernels are rendered once)."""
         ps = ",".join(f"{p.name}:{p.dtype.short}:{int(p.output)}" for p in self.params)
-        return f"{self.base}|{ps}|{self.n}|{self.out_shape}|" + "\n".join(self.body)
+        return (f"{self.base}|{ps}|{self.n}|{self.out_shape}|{self.inplace}|"
+                + "\n".join(self.body))
 
     @property
     def outputs(self) -> list:
@@ -81,9 +83,13 @@ def render(k: Kernel, d: Dialect) -> str:
         lines.append("// source nodes: " + ", ".join(k.sources))
     lines += [f"// {s}" for s in k.shapes]
     params = []
+    aliased = {k.params[k.inplace].name, "y"} if k.inplace is not None else set()
+    if aliased:
+        lines.append(f"// in place: y overwrites {k.params[k.inplace].name}")
     for p in k.params:
-        const = "" if p.output else "const "
-        params.append(f"{const}{STORAGE[p.dtype]}* {d.restrict} {p.name}")
+        const = "" if p.output or p.name in aliased else "const "
+        restrict = "" if p.name in aliased else f" {d.restrict}"
+        params.append(f"{const}{STORAGE[p.dtype]}*{restrict} {p.name}")
     lines.append(f"{d.kernel_prefix} {k.name}({', '.join(params)}) {{")
     if d.parallel and k.n >= d.parallel_min and k.parallel:
         lines.append(f"  {d.parallel}")

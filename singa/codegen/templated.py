@@ -191,7 +191,9 @@ def _arg(op, attrs, x, out):
 def _softmax(op, attrs, x, out):
     from ..ops.base import norm_axis
 
-    if not x.shape:
+    if not x.shape or x.dtype.np.itemsize < 4:
+        # 16-bit floats: NumPy rounds exp, sum and divide each to 16 bits; one
+        # rounding at the end differs by an ulp, past the conformance tolerance
         return None
     axis = norm_axis(attrs["axis"], len(x.shape), op.name)
     # before opset 13 the adapter marks the 2-D coercion: normalise over the

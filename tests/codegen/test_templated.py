@@ -137,7 +137,8 @@ for _op in ("Softmax", "LogSoftmax"):
         case(_op, data(X, F32), {}, opset=13, id=f"{_op}-last"),
         case(_op, data(X, F32), {"axis": 1}, opset=13, id=f"{_op}-middle"),
         case(_op, data(X, F64), {"axis": -3}, opset=13, id=f"{_op}-first"),
-        case(_op, data(X, F16), {"axis": 1}, opset=13, id=f"{_op}-f16"),
+        # 16-bit floats stay NumPy steps (NumPy rounds every step of the row)
+        case(_op, data(X, F16), {"axis": 1}, opset=13, kernel=False, id=f"{_op}-f16"),
         case(_op, data(X, F32), {"axis": 1}, opset=11, id=f"{_op}-coerce-2d"),
         case(_op, np.array([[1000.0, 0.0, -1000.0], [-np.inf, 1.0, 2.0]], F32), {}, opset=13,
              id=f"{_op}-stable"),
@@ -152,6 +153,7 @@ CASES += [
 ]
 
 
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")  # log(0) = -inf
 @pytest.mark.parametrize("op,x,attrs,axes,opset,inits,kernel", CASES)
 def test_matches_compute(op, x, attrs, axes, opset, inits, kernel):
     y, plan = run(op, x, attrs, axes, opset, inits)
