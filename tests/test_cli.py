@@ -106,3 +106,40 @@ def test_python_dash_m(model_path):
     r = subprocess.run([sys.executable, "-m", "singa", "info", str(model_path)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "opset: 13" in r.stdout
+
+
+def test_compile_emits_kernels_in_both_dialects(tmp_path, capsys):
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+
+    from singa.cli import main
+
+    x = h.make_tensor_value_info("x", T.FLOAT, [2, 3])
+    y = h.make_tensor_value_info("y", T.FLOAT, [2, 3])
+    nodes = [h.make_node("Add", ["x", "x"], ["s"], name="add1"),
+             h.make_node("Relu", ["s"], ["y"], name="relu1")]
+    m = h.make_model(h.make_graph(nodes, "g", [x], [y]), opset_imports=[h.make_opsetid("", 17)])
+    path = tmp_path / "m.onnx"
+    onnx.save(m, path)
+    assert main(["compile", str(path), "--target", "cuda", "--emit-cuda", str(tmp_path / "cu"),
+                 "--emit-c", str(tmp_path / "c"), "--print-plan"]) == 0
+    out = capsys.readouterr().out
+    assert "launch fused_add_relu_f32_" in out and "1 generated kernels" in out
+    (cu,) = list((tmp_path / "cu").iterdir())
+    (c,) = list((tmp_path / "c").iterdir())
+    assert cu.suffix == ".cu" and c.suffix == ".c" and cu.stem == c.stem
+    src = cu.read_text()
+    assert 'extern "C" __global__' in src and "op group: FusedElementwise[Add, Relu]" in src
+    assert "source nodes: add1, relu1" in src
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c", "cu", "m.onnx"]
+
+
+def test_compile_rejects_unknown_target(tmp_path, capsys):
+    import pytest
+
+    from singa.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["compile", str(tmp_path / "m.onnx"), "--target", "opencl"])
+    assert e.value.code == 2

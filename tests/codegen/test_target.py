@@ -1,0 +1,63 @@
+"""Choosing the code-generation target: explicit, environment, default, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from singa import device
+from singa.codegen import target as T
+from singa.errors import TargetError
+
+CPU = device.get_default_device()
+
+
+def test_default_on_the_cpu_is_numpy(monkeypatch):
+    monkeypatch.delenv("SINGA_TARGET", raising=False)
+    assert T.resolve(None, CPU) == "numpy"
+
+
+def test_environment_overrides_the_default_not_an_explicit_target(monkeypatch):
+    monkeypatch.setenv("SINGA_TARGET", "c")
+    assert T.resolve(None, CPU) == "c"
+    assert T.resolve("numpy", CPU) == "numpy"
+    monkeypatch.setenv("SINGA_TARGET", "cuda")  # no GPU here: the device's default
+    assert T.resolve(None, CPU) == "numpy"
+
+
+def test_bad_targets_are_errors(monkeypatch):
+    with pytest.raises(TargetError, match="unknown target"):
+        T.resolve("opencl", CPU)
+    with pytest.raises(TargetError, match="needs a GPU"):
+        T.resolve("cuda", CPU)
+    monkeypatch.setenv("SINGA_TARGET", "vulkan")
+    with pytest.raises(TargetError, match="SINGA_TARGET"):
+        T.resolve(None, CPU)
+
+
+def test_without_a_c_compiler_c_warns_and_runs_numpy(monkeypatch):
+    from singa.codegen import host
+
+    monkeypatch.setattr(host, "compiler", lambda: None)
+    monkeypatch.setattr(T, "_warned", [])
+    with pytest.warns(RuntimeWarning, match="no C compiler"):
+        assert T.resolve("c", CPU) == "numpy"
+
+
+def test_kernels_are_cached_under_singa_cache_dir(monkeypatch, tmp_path):
+    import numpy as np
+    from onnx import TensorProto as P
+    from onnx import helper as h
+
+    from singa import sonnx
+
+    monkeypatch.setenv("SINGA_CACHE_DIR", str(tmp_path))
+    x = h.make_tensor_value_info("x", P.FLOAT, [5])
+    m = h.make_model(h.make_graph([h.make_node("Sigmoid", ["x"], ["y"])], "g", [x],
+                                  [h.make_tensor_value_info("y", P.FLOAT, [5])]),
+                     opset_imports=[h.make_opsetid("", 17)])
+    a = np.linspace(-3, 3, 5, dtype=np.float32)
+    y = sonnx.prepare(m, target="c").run([a])[0]
+    np.testing.assert_allclose(np.asarray(y.data), 1 / (1 + np.exp(-a.astype(np.float64))),
+                               rtol=1e-6)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert files and all(p.suffix == ".so" and p.parent == tmp_path / "kernels" for p in files)
