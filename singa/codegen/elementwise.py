@@ -215,8 +215,7 @@ def elementwise_kernel(op_name, attrs, in_types, out_type, loc="", views=None, g
         group = group or f"FusedElementwise[{', '.join(names)}]"
     else:
         default, group = snake(op_name), group or op_name
-    fmt = lambda t: f"{t.dtype.short}[{','.join(map(str, t.shape))}]"  # noqa: E731
-    shapes = [f"a{r}: {fmt(in_types[r])}" for r in order] + [f"y: {fmt(out_type)} ({n} items)"]
+    shapes = [f"a{r}: {in_types[r]}" for r in order] + [f"y: {out_type} ({n} items)"]
     sources = tuple(s for s in (loc or "").split(" + ") if s)
     return Kernel(snake(group) if views else default, group, sources, params, order, n, body,
                   shapes, out_shape)

@@ -103,10 +103,6 @@ def _strip(shape):
     return shape
 
 
-def _fmt(t):
-    return f"{t.dtype.short}[{','.join(map(str, t.shape))}]"
-
-
 def _kernel(op, base, types, out, n, body, note, size=None):
     """The Kernel reading operands ``types`` ({position: type}) and writing ``out``
     (``size`` elements, default ``n``), or None when ``out`` disagrees."""
@@ -114,8 +110,8 @@ def _kernel(op, base, types, out, n, body, note, size=None):
         return None  # the inferred result is not what this kernel writes
     params = [Param(f"a{p}", t.dtype) for p, t in types.items()]
     params.append(Param("y", out.dtype, output=True))
-    shapes = [f"a{p}: {_fmt(t)}" for p, t in types.items()]
-    shapes += [f"y: {_fmt(out)} ({n} items)", note]
+    shapes = [f"a{p}: {t}" for p, t in types.items()]
+    shapes += [f"y: {out} ({n} items)", note]
     sources = tuple(s for s in (op.loc or "").split(" + ") if s)
     return Kernel(base, op.name, sources, params, list(types), n, body, shapes,
                   tuple(out.shape), parallel=True)
