@@ -353,6 +353,11 @@ def lower(graph: Graph, device, live_params=(), collect_all: bool = False,
                 frees.setdefault(k, []).append(b)
         for s in plan.steps:
             s.frees = tuple(sorted(set(frees.get(s.index, ()))))
+    if kernel_steps and not collect_all:
+        from .arena import Pool, layout
+
+        layout(plan)
+        plan.pool = Pool()
     if memory is not None:
         plan.peak_bytes = memory.peak_bytes
         plan.naive_bytes = memory.naive_bytes

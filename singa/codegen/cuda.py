@@ -28,3 +28,27 @@ def build(kernels) -> dict:
         return {k.name: mod.get_function(k.name) for _, _, k in spans}
     except cupy.cuda.compiler.CompileException as e:
         raise compile_error("nvrtc", str(e), spans) from None
+
+
+def stream():
+    """A non-blocking stream for one arena's runs (capture needs one)."""
+    import cupy
+
+    return cupy.cuda.Stream(non_blocking=True)
+
+
+def record(run, on):
+    """Capture what ``run()`` enqueues on stream ``on`` as a CUDA graph, launch
+    it once (capture only records), and return the replay."""
+    on.begin_capture()
+    try:
+        run()
+    finally:
+        graph = on.end_capture()
+    graph.launch(stream=on)
+
+    def replay():
+        graph.launch(stream=on)
+
+    replay.graph = graph
+    return replay

@@ -80,6 +80,9 @@ def build(kernels) -> dict:
     key = hashlib.sha256("\n".join([source, cc, _compiler_id(cc), *FLAGS]).encode())
     folder = cache_dir()
     path = os.path.join(folder, key.hexdigest()[:24] + ".so")
+    # OpenMP workers that spin after a parallel loop take the core BLAS's
+    # threads need next (2x to 10x slower plans on two cores); they must sleep.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     with _lock:
         lib = _loaded.get(path)
         if lib is None:
@@ -107,3 +110,37 @@ def _compile(cc, source, spans, folder, path) -> None:
         if r.returncode != 0:
             raise compile_error(os.path.basename(cc), r.stderr, spans)
         os.replace(out, path)
+
+
+_recording = threading.local()
+
+
+def caller(fn):
+    """call(ins, y): run host kernel ``fn`` on NumPy arrays (noting the call
+    when a :func:`record` is under way in this thread)."""
+
+    def call(ins, y):
+        ptrs = tuple(a.ctypes.data for a in ins) + (y.ctypes.data,)
+        calls = getattr(_recording, "calls", None)
+        if calls is not None:
+            calls.append((fn, ptrs))
+        fn(*ptrs)
+
+    return call
+
+
+def record(run):
+    """Run ``run()`` and return a function that makes the same kernel calls
+    again, with the same pointers, without it (the host's CUDA graph)."""
+    _recording.calls = calls = []
+    try:
+        run()
+    finally:
+        _recording.calls = None
+
+    def replay():
+        for fn, ptrs in calls:
+            fn(*ptrs)
+
+    replay.calls = calls
+    return replay

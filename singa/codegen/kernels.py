@@ -53,58 +53,51 @@ def in_place(kernel, op, fresh: set, outputs: set):
     return kernel
 
 
-def host_launcher(kernel, fn):
-    """compute(xp, args, attrs) running ``fn`` (a host kernel) on NumPy arrays."""
-    shape = _shape(kernel)
+def launcher(kernel, call):
+    """compute(xp, args, attrs, out=None) running ``kernel`` by ``call(ins, y)``:
+    operands made contiguous and checked against the compiled dtypes; the result
+    written over the in-place operand, into ``out`` (an arena view) or a new array."""
+    shape = tuple(kernel.out_shape)
     odt = kernel.outputs[0].dtype.np
     want = [p.dtype.np for p in kernel.params if not p.output]
     positions = list(kernel.inputs)
 
-    def compute(xp, args, attrs):
+    def compute(xp, args, attrs, out=None):
         ins = []
         for p, dt in zip(positions, want):
-            a = _contiguous(np, args[p])
+            a = _contiguous(xp, args[p])
             if a.dtype != dt:
                 raise OpError(f"kernel {kernel.name}: operand {p} is {a.dtype}, compiled "
                               f"for {dt}")
             ins.append(a)
-        y = np.empty(shape, odt) if kernel.inplace is None else ins[kernel.inplace]
+        if kernel.inplace is not None:
+            y = ins[kernel.inplace]
+        else:
+            y = xp.empty(shape, odt) if out is None else out
         if kernel.n:
-            fn(*[a.ctypes.data for a in ins], y.ctypes.data)
+            call(ins, y)
         return [y]
 
     compute.kernel = kernel
     return compute
 
 
-def cuda_launcher(kernel, fn, block: int = 256, max_blocks: int = 4096):
-    """compute(xp, args, attrs) launching ``fn`` (a CuPy RawKernel) on CuPy arrays;
-    grid and block sizes are fixed here, at plan time."""
-    shape = _shape(kernel)
-    odt = kernel.outputs[0].dtype.np
-    positions = list(kernel.inputs)
-    grid = max(1, min(max_blocks, math.ceil(kernel.n / block)))
+def cuda_caller(fn, n: int, block: int = 256, max_blocks: int = 4096):
+    """call(ins, y) launching CuPy RawKernel ``fn`` over ``n`` elements; grid and
+    block sizes fixed here, at plan time (the kernels loop grid-stride)."""
+    grid = max(1, min(max_blocks, math.ceil(n / block)))
 
-    def compute(xp, args, attrs):
-        ins = [_contiguous(xp, args[p]) for p in positions]
-        y = xp.empty(shape, odt) if kernel.inplace is None else ins[kernel.inplace]
-        if kernel.n:
-            fn((grid,), (block,), (*ins, y))
-        return [y]
+    def call(ins, y):
+        fn((grid,), (block,), (*ins, y))
 
-    compute.kernel = kernel
-    compute.launch = (grid, block)
-    return compute
+    call.launch = (grid, block)
+    return call
 
 
 def _contiguous(xp, a):
     # not ascontiguousarray: it turns a 0-d array into shape (1,)
     a = xp.asarray(a)
     return a if a.flags.c_contiguous else xp.ascontiguousarray(a).reshape(a.shape)
-
-
-def _shape(kernel):
-    return tuple(kernel.out_shape)
 
 
 def bind(kernels, target: str) -> dict:
@@ -115,8 +108,8 @@ def bind(kernels, target: str) -> dict:
         from . import host
 
         fns = host.build(kernels)
-        return {k.name: host_launcher(k, fns[k.name]) for k in kernels}
+        return {k.name: launcher(k, host.caller(fns[k.name])) for k in kernels}
     from . import cuda
 
     fns = cuda.build(kernels)
-    return {k.name: cuda_launcher(k, fns[k.name]) for k in kernels}
+    return {k.name: launcher(k, cuda_caller(fns[k.name], k.n)) for k in kernels}

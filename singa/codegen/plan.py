@@ -103,6 +103,12 @@ class ExecutionPlan:
     target: str = "numpy"
     peak_bytes: int | None = None  # temps' slot total from plan_memory
     naive_bytes: int | None = None
+    # targets c, cuda (see codegen.arena): where kernel steps write, and the
+    # step ranges replayed as recorded calls / CUDA graphs
+    places: dict = field(default_factory=dict)
+    arena_bytes: int = 0
+    segments: list = field(default_factory=list)
+    pool: object = None
 
     def buffer_of(self, name: str) -> Buffer:
         """The buffer holding value ``name`` (KeyError when none)."""
@@ -125,6 +131,9 @@ class ExecutionPlan:
         lines.append("outputs: " + ", ".join(f"b{i}" for i in self.outputs))
         if self.kernels:
             lines.append(f"kernels ({self.target}): " + ", ".join(k.name for k in self.kernels))
+            lines.append(f"arena: {self.arena_bytes} bytes for {len(self.places)} kernel "
+                         f"results; replayed segments: "
+                         + (", ".join(f"s{a}-s{b - 1}" for a, b in self.segments) or "none"))
         t = self.traffic()
         lines.append(f"per run: {t['steps']} steps ({t['kernel_launches']} generated kernels), "
                      f"{t['bytes']} bytes moved; op by op: {t['op_by_op_launches']} launches, "

@@ -61,39 +61,54 @@ class PlanMemory(Pass):
         plan = MemoryPlan()
         index = {op: i for i, op in enumerate(graph.ops)}
         outputs = set(graph.outputs)
-        dies_at: dict[int, list[Value]] = {}
         for i, op in enumerate(graph.ops):
             for r in op.results:
                 if r in outputs:
                     continue
                 end = max([index[u] for u, _ in r.uses if u in index], default=i)
                 plan.live[r] = (i, end)
-                dies_at.setdefault(end, []).append(r)
-        free: list[int] = []
-        for i, op in enumerate(graph.ops):
-            for r in op.results:
-                if r not in plan.live:
-                    continue
-                need = value_bytes(r, self.symbol_size)
-                plan.naive_bytes += need
-                slot = self._pick(free, plan.slot_bytes, need)
-                if slot is None:
-                    slot = len(plan.slot_bytes)
-                    plan.slot_bytes.append(need)
-                else:
-                    free.remove(slot)
-                    plan.slot_bytes[slot] = max(plan.slot_bytes[slot], need)
-                plan[r] = slot
-            for v in dies_at.get(i, ()):
-                free.append(plan[v])
+        order = [r for op in graph.ops for r in op.results if r in plan.live]
+        slots, plan.slot_bytes = assign_slots(
+            [(plan.live[r][0], plan.live[r][1], value_bytes(r, self.symbol_size)) for r in order])
+        plan.update(zip(order, slots))
+        plan.naive_bytes = sum(value_bytes(r, self.symbol_size) for r in order)
         graph.memory_plan = plan
         return False
 
-    @staticmethod
-    def _pick(free: list[int], sizes: list[int], need: int):
-        if not free:
-            return None
-        fits = [s for s in free if sizes[s] >= need]
-        if fits:
-            return min(fits, key=lambda s: (sizes[s], s))
-        return max(free, key=lambda s: (sizes[s], -s))
+
+def assign_slots(lives) -> tuple[list[int], list[int]]:
+    """Slots for values live over ``lives``: one (first, last, bytes) per value,
+    in order of first.  At each position the values starting there take slots
+    first, then those ending there free theirs, so a value never shares with one
+    read where it is made.  A freed slot goes to the next value that fits it
+    best (the smallest big enough one, else the biggest one, which then grows).
+    Returns each value's slot and each slot's size."""
+    sizes: list[int] = []
+    slots: list[int] = []
+    free: list[int] = []
+    dies_at: dict[int, list[int]] = {}
+    pos = None
+    for k, (first, last, need) in enumerate(lives):
+        if pos is not None and first != pos:
+            for p in sorted(q for q in dies_at if q < first):
+                free += dies_at.pop(p)
+        pos = first
+        slot = _pick(free, sizes, need)
+        if slot is None:
+            slot = len(sizes)
+            sizes.append(need)
+        else:
+            free.remove(slot)
+            sizes[slot] = max(sizes[slot], need)
+        slots.append(slot)
+        dies_at.setdefault(last, []).append(slot)
+    return slots, sizes
+
+
+def _pick(free: list[int], sizes: list[int], need: int):
+    if not free:
+        return None
+    fits = [s for s in free if sizes[s] >= need]
+    if fits:
+        return min(fits, key=lambda s: (sizes[s], s))
+    return max(free, key=lambda s: (sizes[s], -s))

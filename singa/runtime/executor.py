@@ -266,10 +266,10 @@ class Executor:
 def run_plan(plan, inputs, params, collect: bool = False, check: bool = False):
     """Execute ``plan``: fill inputs, live weights and constants, run the steps.
 
-    Returns the outputs (copied where they alias an input, weight or constant,
-    so callers may keep and modify them), or with ``collect`` an OrderedDict of
-    every op result by name.  A failing step raises :class:`OpError` naming the
-    op and its source node.
+    Returns the outputs (copied where they alias an input, weight, constant or
+    the arena, so callers may keep and modify them), or with ``collect`` an
+    OrderedDict of every op result by name.  A failing step raises
+    :class:`OpError` naming the op and its source node.
     """
     xp = plan.device.xp
     env = [b.data for b in plan.buffers]
@@ -277,32 +277,101 @@ def run_plan(plan, inputs, params, collect: bool = False, check: bool = False):
         env[bid] = a
     for bid, name in plan.live_params.items():
         env[bid] = params[name]
-    for s in plan.steps:
-        args = [None if i is None else env[i] for i in s.inputs]
-        try:
-            outs = s.compute(xp, args, s.attrs)
-        except Exception as e:
-            raise _op_error(s, args, e) from e
-        if len(outs) < len(s.outputs):
-            raise OpError(f"{s.where()}: compute gave {len(outs)} results, the op has "
-                          f"{len(s.outputs)}")
-        for bid, o in zip(s.outputs, outs):
-            if bid is not None:
-                if check:
-                    _check_result(plan, s, bid, o)
-                env[bid] = o
-        for bid in s.frees:
-            env[bid] = None
-    persistent = {id(_root(a)) for a in inputs}
-    persistent.update(id(_root(params[n])) for n in plan.live_params.values())
-    consts = getattr(plan, "_const_roots", None)
-    if consts is None:
-        consts = plan._const_roots = {id(_root(b.data)) for b in plan.buffers
-                                      if b.data is not None}
-    persistent |= consts
-    if collect:
-        return OrderedDict((name, _own(env[bid], persistent)) for name, bid in plan.collect)
-    return [_own(env[bid], persistent) for bid in plan.outputs]
+    arena = None if plan.pool is None else plan.pool.take(plan, xp)
+    try:
+        if arena is None:
+            for s in plan.steps:
+                _step(plan, s, env, xp, None, check)
+        elif plan.target == "cuda":
+            _on_own_stream(plan, env, xp, arena, check)
+        else:
+            _run_segments(plan, env, xp, arena, check)
+        persistent = {id(_root(a)) for a in inputs}
+        persistent.update(id(_root(params[n])) for n in plan.live_params.values())
+        consts = getattr(plan, "_const_roots", None)
+        if consts is None:
+            consts = plan._const_roots = {id(_root(b.data)) for b in plan.buffers
+                                          if b.data is not None}
+        persistent |= consts
+        if arena is not None:
+            persistent.add(id(_root(arena.memory)))
+        if collect:
+            return OrderedDict((name, _own(env[bid], persistent)) for name, bid in plan.collect)
+        return [_own(env[bid], persistent) for bid in plan.outputs]
+    finally:
+        if arena is not None:
+            plan.pool.give(arena)
+
+
+def _step(plan, s, env, xp, out, check) -> None:
+    args = [None if i is None else env[i] for i in s.inputs]
+    try:
+        outs = s.compute(xp, args, s.attrs) if out is None else s.compute(xp, args, s.attrs, out)
+    except Exception as e:
+        raise _op_error(s, args, e) from e
+    if len(outs) < len(s.outputs):
+        raise OpError(f"{s.where()}: compute gave {len(outs)} results, the op has "
+                      f"{len(s.outputs)}")
+    for bid, o in zip(s.outputs, outs):
+        if bid is not None:
+            if check:
+                _check_result(plan, s, bid, o)
+            env[bid] = o
+    for bid in s.frees:
+        env[bid] = None
+
+
+def _run_segments(plan, env, xp, arena, check) -> None:
+    """The steps, kernel results in ``arena``; each segment (codegen.arena) is
+    recorded on its first run over this arena and replayed after that."""
+    views, steps = arena.views, plan.steps
+    stops = dict(plan.segments)
+    i = 0
+    while i < len(steps):
+        stop = stops.get(i)
+        if stop is None:
+            _step(plan, steps[i], env, xp, views[i], check)
+            i += 1
+            continue
+        segment = steps[i:stop]
+        replay = arena.replays.get(i)
+        if replay is None:
+            def run(segment=segment):
+                for s in segment:
+                    _step(plan, s, env, xp, views[s.index], check)
+            arena.replays[i] = _recorder(plan.target)(run, arena.stream)
+        else:
+            replay()
+            for s in segment:  # the results are where the recorded calls wrote them
+                k = s.kernel
+                env[s.outputs[0]] = (views[s.index] if k.inplace is None
+                                     else env[s.inputs[k.inputs[k.inplace]]])
+                for bid in s.frees:
+                    env[bid] = None
+        i = stop
+
+
+def _recorder(target):
+    if target == "cuda":
+        from ..codegen.cuda import record
+        return record
+    from ..codegen.host import record
+    return lambda run, _stream: record(run)
+
+
+def _on_own_stream(plan, env, xp, arena, check) -> None:
+    """Run on the arena's own stream (CUDA graph capture needs a non-blocking
+    one), ordered after the caller's work on the current stream and before
+    whatever the caller does next with the outputs."""
+    from ..codegen import cuda
+
+    if arena.stream is None:
+        arena.stream = cuda.stream()
+    caller = xp.cuda.get_current_stream()
+    arena.stream.wait_event(caller.record())
+    with arena.stream:
+        _run_segments(plan, env, xp, arena, check)
+    caller.wait_event(arena.stream.record())
 
 
 def _root(a):

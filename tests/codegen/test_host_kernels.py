@@ -19,7 +19,7 @@ import pytest
 
 from singa.codegen import host, nvrtc
 from singa.codegen.elementwise import elementwise_kernel
-from singa.codegen.kernels import host_launcher
+from singa.codegen.kernels import launcher
 from singa.ir.types import DType, TensorType
 from singa.ops import OPS
 
@@ -64,7 +64,7 @@ def _run(samples):
     fns = host.build([k for k, _, _ in samples])
     for k, inputs, ref in samples:
         with np.errstate(all="ignore"):
-            got = host_launcher(k, fns[k.name])(np, list(inputs), {})[0]
+            got = launcher(k, host.caller(fns[k.name]))(np, list(inputs), {})[0]
         _compare(got, ref, k.group)
 
 

@@ -1,0 +1,158 @@
+"""Where generated kernels write: one preallocated arena per plan, and the
+segments of steps that replay without Python.
+
+Arena.  Every kernel step whose result is a temporary writes into a fixed
+place of one byte array instead of a new array per run: no allocation, no
+page faults on large temporaries, and (on a GPU) fixed addresses, which a
+CUDA graph needs.  Places come from the slot allocator of ``plan_memory``
+(:func:`~singa.passes.plan_memory.assign_slots`) run over the plan's steps,
+with one difference: a NumPy step may return a view of its operand (Reshape,
+Identity, Slice...), so a value's life is extended to the last use of any step
+result that may alias it.  A graph output never lives in the arena; a result
+that reaches the caller through a view is copied out by the runtime.
+
+Arenas are taken from a per-plan pool for one run and given back after it, so
+threads running one plan never share one.
+
+Segments.  A run of consecutive kernel steps whose operands all sit at fixed
+addresses (constants, the arena) does the same launches with the same
+pointers on every run.  On ``cuda`` such a segment is captured once per arena
+as a CUDA graph and replayed; on ``c`` its calls are recorded once as
+(function, pointers) and replayed without the per-step Python work.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from ..passes.plan_memory import assign_slots
+
+ALIGN = 256  # bytes; enough for any vector load on either side
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where step ``step`` writes its result in the arena."""
+
+    step: int
+    offset: int
+    dtype: object  # numpy dtype
+    shape: tuple
+
+
+def _nbytes(t) -> int:
+    if t is None or not t.is_static:
+        return 0
+    n = t.dtype.np.itemsize
+    for d in t.shape:
+        n *= d
+    return n
+
+
+def layout(plan) -> None:
+    """Give ``plan`` its arena: ``plan.places`` (step index -> Place),
+    ``plan.arena_bytes`` and ``plan.segments`` ((first, stop) step ranges)."""
+    steps, buffers = plan.steps, plan.buffers
+    forever = len(steps)
+    end = {}
+    for s in steps:
+        for i in s.inputs:
+            if i is not None:
+                end[i] = s.index
+    for b in plan.outputs:
+        end[b] = forever
+    # A result that may alias an operand keeps that operand alive as long as itself.
+    for s in reversed(steps):
+        aliased = _aliased_inputs(s)
+        last = max((end.get(o, s.index) for o in s.outputs if o is not None), default=s.index)
+        for i in aliased:
+            end[i] = max(end.get(i, s.index), last)
+    outputs = set(plan.outputs)
+    placed = []
+    for s in steps:
+        k = s.kernel
+        if k is None or k.inplace is not None or len(s.outputs) != 1:
+            continue
+        o = s.outputs[0]
+        if o is None or o in outputs or _nbytes(buffers[o].type) == 0:
+            continue
+        placed.append((s, o))
+    slots, sizes = assign_slots([(s.index, end.get(o, s.index),
+                                  -(-_nbytes(buffers[o].type) // ALIGN) * ALIGN)
+                                 for s, o in placed])
+    offsets, total = [], 0
+    for n in sizes:
+        offsets.append(total)
+        total += n
+    plan.arena_bytes = total
+    plan.places = {s.index: Place(s.index, offsets[slot], buffers[o].type.dtype.np,
+                                  tuple(buffers[o].type.shape))
+                   for (s, o), slot in zip(placed, slots)}
+    plan.segments = _segments(plan)
+
+
+def _aliased_inputs(step) -> list:
+    """The operands ``step``'s results may be views of: the one an in-place
+    kernel writes over; for a NumPy step, any (it may return views)."""
+    k = step.kernel
+    if k is not None:
+        return [] if k.inplace is None else [step.inputs[k.inputs[k.inplace]]]
+    return [i for i in step.inputs if i is not None]
+
+
+def _segments(plan) -> list:
+    """Maximal runs (first, stop) of two or more kernel steps that read and
+    write only fixed addresses."""
+    fixed = {b.id for b in plan.buffers if b.kind == "const"}
+    runs, first = [], None
+    for s in plan.steps:
+        k = s.kernel
+        ins_fixed = all(i is None or i in fixed for i in s.inputs)
+        placed = k is not None and (s.index in plan.places if k.inplace is None else
+                                    s.inputs[k.inputs[k.inplace]] in fixed)
+        if placed:  # its result has a fixed address, whatever its operands
+            fixed.update(o for o in s.outputs if o is not None)
+        if placed and ins_fixed:
+            first = s.index if first is None else first
+            continue
+        if first is not None and s.index - first >= 2:
+            runs.append((first, s.index))
+        first = None
+    if first is not None and len(plan.steps) - first >= 2:
+        runs.append((first, len(plan.steps)))
+    return runs
+
+
+class Arena:
+    """One arena's memory, the result view of each placed step, and the
+    segments recorded over it (their replays are only valid for this memory)."""
+
+    def __init__(self, plan, xp):
+        self.memory = xp.empty(max(plan.arena_bytes, 1), dtype="uint8")
+        self.views = [None] * len(plan.steps)
+        for p in plan.places.values():
+            n = p.dtype.itemsize
+            for d in p.shape:
+                n *= d
+            self.views[p.step] = self.memory[p.offset:p.offset + n].view(p.dtype).reshape(p.shape)
+        self.replays: dict = {}  # segment first step -> replay
+        self.stream = None  # the CUDA stream its graphs were captured on
+
+
+class Pool:
+    """Arenas of one plan, handed to one run at a time."""
+
+    def __init__(self):
+        self._free: list = []
+        self._lock = threading.Lock()
+
+    def take(self, plan, xp) -> Arena:
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+        return Arena(plan, xp)
+
+    def give(self, arena: Arena) -> None:
+        with self._lock:
+            self._free.append(arena)
