@@ -105,6 +105,7 @@ class Dialect:
     kernel_prefix: str  # before ``void name(...)``
     helper_prefix: str  # before helper functions
     restrict: str
+    infinity: str  # a float +inf expression (NVRTC has no __builtin_inf)
     includes: str
     bitcasts: str  # defines singa_f2bits / singa_bits2f with helper_prefix
     loop: str  # opens the loop over ``i`` in [0, {n}); ``{n}`` is the element count
@@ -113,7 +114,9 @@ class Dialect:
     parallel_min: int = 0  # work items from which ``parallel`` is emitted
 
     def preamble(self) -> str:
-        return (self.includes + self.bitcasts.format(fn=self.helper_prefix)
+        return (self.includes + f"#define SINGA_RESTRICT {self.restrict}\n"
+                + f"#define SINGA_INF ({self.infinity})\n"
+                + self.bitcasts.format(fn=self.helper_prefix)
                 + _HELPERS.format(fn=self.helper_prefix))
 
 
@@ -122,6 +125,7 @@ CUDA = Dialect(
     kernel_prefix='extern "C" __global__ void',
     helper_prefix="static __device__ __forceinline__",
     restrict="__restrict__",
+    infinity="__int_as_float(0x7f800000)",
     includes="",
     bitcasts=("{fn} unsigned int singa_f2bits(float f) {{ return __float_as_uint(f); }}\n"
               "{fn} float singa_bits2f(unsigned int u) {{ return __uint_as_float(u); }}\n"),
@@ -135,6 +139,7 @@ HOST = Dialect(
     kernel_prefix="void",
     helper_prefix="static inline",
     restrict="restrict",
+    infinity="INFINITY",
     # tgmath: exp(float) is expf, as CUDA's overloads are; stdbool for bool
     includes="#include <tgmath.h>\n#include <stdbool.h>\n#include <string.h>\n",
     bitcasts=("{fn} unsigned int singa_f2bits(float f) {{ unsigned int u; "

@@ -45,7 +45,7 @@ def c_literal(v) -> str:
         if math.isnan(v):
             return "__builtin_nan(\"\")"
         if math.isinf(v):
-            return "__builtin_inf()" if v > 0 else "(-__builtin_inf())"
+            return "SINGA_INF" if v > 0 else "(-SINGA_INF)"
         return repr(v) if ("e" in repr(v) or "." in repr(v)) else repr(v) + ".0"
     raise TypeError(f"attribute value {v!r} has no C literal")
 

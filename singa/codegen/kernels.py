@@ -19,7 +19,7 @@ from ..errors import OpError
 def kernel_for(op, const_value):
     """A Kernel for IR op ``op`` or None.  ``const_value(v)`` is the compile-time
     value of operand ``v`` (None when it is computed at run time)."""
-    from . import elementwise, injective, templated
+    from . import elementwise, injective, templated, window
 
     if len(op.results) != 1:
         return None
@@ -34,6 +34,8 @@ def kernel_for(op, const_value):
         return elementwise.elementwise_kernel(op.name, attrs, types, out, op.loc)
     if op.name in injective.COPY_OPS:
         return injective.copy_kernel(op, attrs, types, out, const_value)
+    if op.name in ("Conv", "MaxPool", "AveragePool"):
+        return window.window_kernel(op, attrs, types, out)
     return templated.templated_kernel(op, attrs, types, out, const_value)
 
 

@@ -53,6 +53,7 @@ class Kernel:
     parallel: bool = True  # whether work items may run on several host threads
     inplace: int | None = None  # index of the input param the output overwrites
     name: str = ""
+    work: int = 0  # elements all items touch together (default n): when threads pay
 
     def __post_init__(self):
         if not self.name:
@@ -91,7 +92,7 @@ def render(k: Kernel, d: Dialect) -> str:
         restrict = "" if p.name in aliased else f" {d.restrict}"
         params.append(f"{const}{STORAGE[p.dtype]}*{restrict} {p.name}")
     lines.append(f"{d.kernel_prefix} {k.name}({', '.join(params)}) {{")
-    if d.parallel and k.n >= d.parallel_min and k.parallel:
+    if d.parallel and max(k.n, k.work) >= d.parallel_min and k.parallel and k.n > 1:
         lines.append(f"  {d.parallel}")
     lines.append(f"  {d.loop.format(n=k.n)} {{")
     lines += [f"    {s}" for s in k.body]

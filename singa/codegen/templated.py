@@ -103,7 +103,7 @@ def _strip(shape):
     return shape
 
 
-def _kernel(op, base, types, out, n, body, note, size=None):
+def _kernel(op, base, types, out, n, body, note, size=None, count=1):
     """The Kernel reading operands ``types`` ({position: type}) and writing ``out``
     (``size`` elements, default ``n``), or None when ``out`` disagrees."""
     if math.prod(out.shape) != (n if size is None else size):
@@ -114,7 +114,7 @@ def _kernel(op, base, types, out, n, body, note, size=None):
     shapes += [f"y: {out} ({n} items)", note]
     sources = tuple(s for s in (op.loc or "").split(" + ") if s)
     return Kernel(base, op.name, sources, params, list(types), n, body, shapes,
-                  tuple(out.shape), parallel=True)
+                  tuple(out.shape), parallel=True, work=n * max(count, 1))
 
 
 def _reduce(op, attrs, x, out, const_value):
@@ -156,7 +156,7 @@ def _reduce(op, attrs, x, out, const_value):
             res = f"acc / {count}.0" if fl else f"(long long)acc / {count}LL"
     body.append(f"y[i] = {dialect.store(out.dtype, res)};")
     note = f"reduce axes {list(axes)}: {count} elements per item"
-    return _kernel(op, snake(name), {0: x}, out, n, body, note)
+    return _kernel(op, snake(name), {0: x}, out, n, body, note, count=count)
 
 
 def _arg(op, attrs, x, out):
@@ -181,7 +181,8 @@ def _arg(op, attrs, x, out):
     body += loop([f"const {_vtype(dt, False)} v = {_elem(dt, 'a0[j]', False)};",
                   f"if ({better}) {{ best = v; bi = k; }}"])
     body.append("y[i] = bi;")
-    return _kernel(op, op.name.lower(), {0: x}, out, n, body, f"along axis {axis}")
+    return _kernel(op, op.name.lower(), {0: x}, out, n, body, f"along axis {axis}",
+                   count=count)
 
 
 def _softmax(op, attrs, x, out):
@@ -210,7 +211,7 @@ def _softmax(op, attrs, x, out):
         body.append("const double ls = log(s);")
         body += loop([v, f"y[j] = {dialect.store(out.dtype, 'v - m - ls')};"])
     return _kernel(op, snake(op.name), {0: x}, out, n, body,
-                   f"rows over axes {list(axes)}: {count} elements", n * count)
+                   f"rows over axes {list(axes)}: {count} elements", n * count, count)
 
 
 def _layer_norm(op, attrs, types, out):
@@ -237,7 +238,7 @@ def _layer_norm(op, attrs, types, out):
     body.append(f"const double inv = 1.0 / sqrt(var + {c_literal(float(attrs['epsilon']))});")
     body += loop([v, f"y[j] = {dialect.store(out.dtype, y)};"])
     return _kernel(op, snake(op.name), ins, out, n, body, f"rows of {count} elements",
-                   n * count)
+                   n * count, count)
 
 
 def templated_kernel(op, attrs, types, out, const_value):

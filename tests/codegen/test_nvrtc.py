@@ -103,3 +103,22 @@ def test_compile_error_names_kernel_line_and_group():
     from singa.codegen.render import render
 
     assert "undefined_name" in render(bad, CUDA).splitlines()[line - 1]
+
+
+def test_infinite_literals_compile_in_both_dialects():
+    """c_literal(±inf) once spelled __builtin_inf(), which NVRTC does not know."""
+    from singa.codegen import host
+    from singa.codegen.elementwise import c_literal
+    from singa.codegen.kernels import launcher
+    from singa.codegen.render import Kernel, Param
+    from singa.ir.types import DType
+
+    k = Kernel("signed_inf", "Test", (), [Param("a0", DType.FLOAT),
+                                          Param("y", DType.FLOAT, output=True)], [0], 3,
+               [f"y[i] = a0[i] < 0 ? {c_literal(float('-inf'))} : {c_literal(float('inf'))};"],
+               out_shape=(3,))
+    assert ".entry" in nvrtc.compile_ptx([k])
+    if host.compiler() is not None:
+        fn = host.build([k])[k.name]
+        y = launcher(k, host.caller(fn))(np, [np.array([-1.0, 0.0, 2.0], np.float32)], {})[0]
+        assert y.tolist() == [-np.inf, np.inf, np.inf]

@@ -1,0 +1,154 @@
+"""Sliding-window kernels: depthwise convolution, MaxPool and AveragePool.
+
+One work item per output row (image, channel, output row; 1-D windows are
+2-D ones of height 1).  The geometry (output size, pads, ceil_mode's extra
+cells) comes from the op table's own classes, so kernel and NumPy step agree
+on every shape.  Cases the kernels do not cover (16-bit floats, 3-D windows,
+MaxPool's Indices output) stay NumPy steps.
+
+Depthwise convolution accumulates tap by tap into the output row, over the
+range of output columns whose input column exists: the inner loop has no
+branches and, at stride 1, reads and writes contiguously, so the compiler
+vectorises it (the NumPy step needs two passes over memory per tap).
+"""
+
+from __future__ import annotations
+
+import math
+
+from . import dialect
+from .render import Kernel, Param
+
+
+def _two_d(shape, kernel, strides, dilations, pb, pe, out):
+    """Everything as 2-D (a 1-D window is a window of height 1)."""
+    if len(kernel) == 1:
+        return ((1,) + tuple(shape), (1,) + tuple(kernel), (1,) + tuple(strides),
+                (1,) + tuple(dilations), (0,) + tuple(pb), (0,) + tuple(pe), (1,) + tuple(out))
+    return tuple(shape), tuple(kernel), tuple(strides), tuple(dilations), tuple(pb), \
+        tuple(pe), tuple(out)
+
+
+def _kernel(op, base, types, out, n, body, note, taps):
+    params = [Param(f"a{p}", t.dtype) for p, t in types.items()]
+    params.append(Param("y", out.dtype, output=True))
+    shapes = [f"a{p}: {t}" for p, t in types.items()] + [f"y: {out} ({n} rows)", note]
+    sources = tuple(s for s in (op.loc or "").split(" + ") if s)
+    return Kernel(base, op.name, sources, params, list(types), n, body, shapes,
+                  tuple(out.shape), parallel=True, work=math.prod(out.shape) * taps)
+
+
+def _float32_or_64(*types) -> bool:
+    return all(t is not None and t.dtype.is_float and t.dtype.np.itemsize >= 4
+               and t.dtype == types[0].dtype for t in types)
+
+
+def _over_taps(t, geo, plane, weight, update):
+    """Lines adding every kernel tap into the output row ``yr``: for each tap,
+    over the output columns whose input column exists, ``update`` with ``v``
+    the input element (and ``wv`` the tap's weight when ``weight`` indexes it).
+    The inner loop has no branch: at stride 1 it vectorises."""
+    (h, wd), (kh, kw), (sh, sw), (dh, dw), (ph, pw), ow_n = geo
+    lines = [f"for (long long r = 0; r < {kh}LL; ++r) {{",
+             f"  const long long ih = oh * {sh}LL - {ph}LL + r * {dh}LL;",
+             f"  if (ih < 0 || ih >= {h}LL) continue;",
+             f"  const {t} *SINGA_RESTRICT xr = {plane} + ih * {wd}LL;",
+             f"  for (long long s = 0; s < {kw}LL; ++s) {{"]
+    if weight:
+        lines.append(f"    const {t} wv = {weight};")
+    lines += [f"    const long long off = s * {dw}LL - {pw}LL;",
+              # output columns ow whose input column off + ow * sw lies in [0, W)
+              f"    const long long lo = off < 0 ? (-off + {sw - 1}LL) / {sw}LL : 0;",
+              f"    if ({wd - 1}LL - off < 0) continue;",
+              f"    long long hi = ({wd - 1}LL - off) / {sw}LL + 1;",
+              f"    if (hi > {ow_n}LL) hi = {ow_n}LL;",
+              f"    for (long long ow = lo; ow < hi; ++ow) {{",
+              f"      const {t} v = xr[ow * {sw}LL + off];",
+              f"      {update}",
+              "    }", "  }", "}"]
+    return lines
+
+
+def depthwise_conv(op, attrs, types, out):
+    """Conv with one input channel per group (any depth multiplier), 1-D or 2-D."""
+    from ..ops.conv import _ConvGeom
+
+    x, w = types[0], types[1]
+    b = types[2] if len(types) > 2 else None
+    if len(x.shape) not in (3, 4) or not _float32_or_64(x, w, *([b] if b else [])):
+        return None
+    g = _ConvGeom("Conv", x.shape, w.shape, attrs)
+    if g.g != g.c or g.g == 1 or g.m % g.c:
+        return None
+    sp, (kh, kw), (sh, sw), (dh, dw), (ph, pw), _, (oh_n, ow_n) = _two_d(
+        g.sp, g.kernel, g.strides, g.dilations, g.pb, g.pe, g.out)
+    h, wd = sp
+    mult = g.m // g.c
+    t = dialect.compute_ctype(x.dtype)
+    rows = g.n * g.m * oh_n
+    body = [f"const long long oh = i % {oh_n}LL, nm = i / {oh_n}LL, m = nm % {g.m}LL;",
+            f"const long long xb = (nm / {g.m}LL * {g.c}LL + m / {mult}LL) * {h * wd}LL;",
+            f"{t} *SINGA_RESTRICT yr = y + i * {ow_n}LL;",
+            f"const {t} bias = {'a2[m]' if b is not None else '0'};",
+            f"for (long long ow = 0; ow < {ow_n}LL; ++ow) yr[ow] = bias;"]
+    body += _over_taps(t, (sp, (kh, kw), (sh, sw), (dh, dw), (ph, pw), ow_n), "a0 + xb",
+                       f"a1[m * {kh * kw}LL + r * {kw}LL + s]", "yr[ow] += v * wv;")
+    ins = {0: x, 1: w} if b is None else {0: x, 1: w, 2: b}
+    note = (f"depthwise {kh}x{kw} stride {sh},{sw} dilation {dh},{dw} pads {ph},{pw}; "
+            f"multiplier {mult}")
+    return _kernel(op, "depthwise_conv", ins, out, rows, body, note, kh * kw)
+
+
+def pool(op, attrs, types, out):
+    """MaxPool (values only) and AveragePool, 1-D or 2-D."""
+    from ..ops.pool import _PoolGeom
+
+    x = types[0]
+    if len(x.shape) not in (3, 4) or not _float32_or_64(x) or len(op.results) != 1:
+        return None
+    g = _PoolGeom(op.name, x.shape, attrs)
+    sp, (kh, kw), (sh, sw), (dh, dw), (ph, pw), (eh, ew), (oh_n, ow_n) = _two_d(
+        g.sp, g.kernel, g.strides, g.dilations, g.pb, g.pe, g.out)
+    h, wd = sp
+    t = dialect.compute_ctype(x.dtype)
+    rows = x.shape[0] * x.shape[1] * oh_n
+    geo = (sp, (kh, kw), (sh, sw), (dh, dw), (ph, pw), ow_n)
+    body = [f"const long long oh = i % {oh_n}LL, nc = i / {oh_n}LL;",
+            f"{t} *SINGA_RESTRICT yr = y + i * {ow_n}LL;"]
+    plane = f"a0 + nc * {h * wd}LL"
+    if op.name == "MaxPool":
+        # taps in the padding never win (they count as the lowest value);
+        # NaN wins, as in np.maximum
+        body.append(f"for (long long ow = 0; ow < {ow_n}LL; ++ow) yr[ow] = (-SINGA_INF);")
+        body += _over_taps(t, geo, plane, None, "yr[ow] = (v > yr[ow] || v != v) ? v : yr[ow];")
+    else:
+        body.append(f"for (long long ow = 0; ow < {ow_n}LL; ++ow) yr[ow] = 0;")
+        body += _over_taps(t, geo, plane, None, "yr[ow] += v;")
+        inc = bool(attrs.get("count_include_pad", 0))
+        # the taps a window counts: inside the input, or inside input and pads
+        lo_h, hi_h = (-ph, h + eh) if inc else (0, h)
+        lo_w, hi_w = (-pw, wd + ew) if inc else (0, wd)
+        body += ["long long cnt_h = 0;",
+                 f"for (long long r = 0; r < {kh}LL; ++r) {{",
+                 f"  const long long ih = oh * {sh}LL - {ph}LL + r * {dh}LL;",
+                 f"  cnt_h += ih >= {lo_h}LL && ih < {hi_h}LL;", "}",
+                 f"for (long long ow = 0; ow < {ow_n}LL; ++ow) {{",
+                 "  long long cnt = 0;",
+                 f"  for (long long s = 0; s < {kw}LL; ++s) {{",
+                 f"    const long long iw = ow * {sw}LL - {pw}LL + s * {dw}LL;",
+                 f"    cnt += iw >= {lo_w}LL && iw < {hi_w}LL;", "  }",
+                 f"  yr[ow] /= ({t})(cnt_h * cnt);", "}"]
+    note = f"{kh}x{kw} window stride {sh},{sw} dilation {dh},{dw} pads {ph},{pw}"
+    return _kernel(op, "maxpool" if op.name == "MaxPool" else "avgpool", {0: x}, out,
+                   rows, body, note, kh * kw)
+
+
+def window_kernel(op, attrs, types, out):
+    """A Kernel for a depthwise Conv, MaxPool or AveragePool, or None."""
+    if not types or types[0] is None or out is None or not out.is_static:
+        return None
+    if op.name == "Conv" and len(types) >= 2 and types[1] is not None:
+        return depthwise_conv(op, attrs, types, out)
+    if op.name in ("MaxPool", "AveragePool"):
+        return pool(op, attrs, types, out)
+    return None
