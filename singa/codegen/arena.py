@@ -1,7 +1,8 @@
 """Where generated kernels write: one preallocated arena per plan, and the
 segments of steps that replay without Python.
 
-Arena.  Every kernel step whose result is a temporary writes into a fixed
+Arena.  Every kernel step whose result is a temporary (and every library call
+that can write a given array, ``OpDef.into``: MatMul) writes into a fixed
 place of one byte array instead of a new array per run: no allocation, no
 page faults on large temporaries, and (on a GPU) fixed addresses, which a
 CUDA graph needs.  Places come from the slot allocator of ``plan_memory``
@@ -72,7 +73,7 @@ def layout(plan) -> None:
     placed = []
     for s in steps:
         k = s.kernel
-        if k is None or k.inplace is not None or len(s.outputs) != 1:
+        if len(s.outputs) != 1 or not (s.into or (k is not None and k.inplace is None)):
             continue
         o = s.outputs[0]
         if o is None or o in outputs or _nbytes(buffers[o].type) == 0:
@@ -98,6 +99,8 @@ def _aliased_inputs(step) -> list:
     k = step.kernel
     if k is not None:
         return [] if k.inplace is None else [step.inputs[k.inputs[k.inplace]]]
+    if step.into:
+        return []
     return [i for i in step.inputs if i is not None]
 
 
@@ -109,11 +112,12 @@ def _segments(plan) -> list:
     for s in plan.steps:
         k = s.kernel
         ins_fixed = all(i is None or i in fixed for i in s.inputs)
-        placed = k is not None and (s.index in plan.places if k.inplace is None else
-                                    s.inputs[k.inputs[k.inplace]] in fixed)
+        placed = s.index in plan.places or (k is not None and k.inplace is not None and
+                                            s.inputs[k.inputs[k.inplace]] in fixed)
         if placed:  # its result has a fixed address, whatever its operands
             fixed.update(o for o in s.outputs if o is not None)
-        if placed and ins_fixed:
+        # only generated kernels replay (a library call is not recorded)
+        if placed and ins_fixed and k is not None:
             first = s.index if first is None else first
             continue
         if first is not None and s.index - first >= 2:

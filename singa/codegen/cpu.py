@@ -187,6 +187,20 @@ def _fused_compute(head_compute, n_head, parts):
     return compute
 
 
+# Ops whose result is their first operand's array or a view of it.
+VIEW_OPS = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"})
+
+
+def _into(opdef):
+    """compute(xp, args, attrs, out=None) of an op with ``into``: the arena's
+    array when the runtime passes one."""
+    def compute(xp, args, attrs, out=None):
+        if out is None:
+            return opdef.compute(xp, args, attrs)
+        return opdef.into(xp, args, attrs, out)
+    return compute
+
+
 def _plan_time_value(v: Value):
     """The value kernels may bake in: constants, and integer weights (shape and
     axes tensors), whose change the executor notices and rebuilds the plan for."""
@@ -291,11 +305,17 @@ def lower(graph: Graph, device, live_params=(), collect_all: bool = False,
                 kernel = kernel_for(op, _plan_time_value)
                 if kernel is not None and not collect_all:
                     kernel = in_place(kernel, op, fresh, outputs)
-            plan.steps.append(Step(k, op.name, op.loc, opdef.compute, attrs, tuple(ins),
-                                   tuple(outs), kernel=kernel))
+            into = (target != "numpy" and kernel is None and opdef.into is not None
+                    and not collect_all and len(outs) == 1 and outs[0] is not None)
+            plan.steps.append(Step(k, op.name, op.loc, _into(opdef) if into else opdef.compute,
+                                   attrs, tuple(ins), tuple(outs), kernel=kernel, into=into))
             if kernel is not None:
                 kernel_steps.append(plan.steps[-1])
-            if kernel is not None or op.name in FRESH_HEADS:
+            if kernel is not None or into or op.name in FRESH_HEADS:
+                fresh.add(op.results[0])
+            elif (op.name in VIEW_OPS and op.operands and op.operands[0] in fresh
+                  and len(op.operands[0].uses) == 1 and op.operands[0] not in outputs):
+                # a view of a fresh array that nothing else reads may be written in place
                 fresh.add(op.results[0])
         else:
             head = group[0]

@@ -34,7 +34,7 @@ def kernel_for(op, const_value):
         return elementwise.elementwise_kernel(op.name, attrs, types, out, op.loc)
     if op.name in injective.COPY_OPS:
         return injective.copy_kernel(op, attrs, types, out, const_value)
-    if op.name in ("Conv", "MaxPool", "AveragePool"):
+    if op.name in ("Conv", "MaxPool", "AveragePool", "Im2Col"):
         return window.window_kernel(op, attrs, types, out)
     return templated.templated_kernel(op, attrs, types, out, const_value)
 

@@ -58,6 +58,7 @@ class Step:
     # their operands follow the op's own in ``inputs``
     epilogue: tuple = ()
     kernel: object = None  # the generated Kernel this step launches (targets c, cuda)
+    into: bool = False  # a library call writing a result the arena holds (targets c, cuda)
 
     def where(self) -> str:
         return f"{self.op} ({self.loc})" if self.loc else self.op

@@ -1,4 +1,4 @@
-"""Sliding-window kernels: depthwise convolution, MaxPool and AveragePool.
+"""Sliding-window kernels: depthwise convolution, MaxPool, AveragePool and Im2Col.
 
 One work item per output row (image, channel, output row; 1-D windows are
 2-D ones of height 1).  The geometry (output size, pads, ceil_mode's extra
@@ -143,6 +143,37 @@ def pool(op, attrs, types, out):
                    rows, body, note, kh * kw)
 
 
+def im2col(op, attrs, types, out):
+    """Im2Col (see ops/im2col.py): one row of output columns per work item."""
+    from ..ops.im2col import im2col_geometry
+
+    x = types[0]
+    if len(x.shape) not in (3, 4) or not dialect.supported(x.dtype):
+        return None
+    kernel, strides, dilations, pb, o = im2col_geometry(x.shape, attrs)
+    sp, (kh, kw), (sh, sw), (dh, dw), (ph, pw), _, (oh_n, ow_n) = _two_d(
+        x.shape[2:], kernel, strides, dilations, pb, pb, o)
+    h, wd = sp
+    t = dialect.STORAGE[x.dtype]
+    rows = x.shape[0] * x.shape[1] * kh * kw * oh_n
+    body = [f"const long long oh = i % {oh_n}LL, q = i / {oh_n}LL, s = q % {kw}LL;",
+            f"const long long r = q / {kw}LL % {kh}LL, nc = q / {kh * kw}LL;",
+            f"{t} *SINGA_RESTRICT yr = y + i * {ow_n}LL;",
+            f"const long long ih = oh * {sh}LL - {ph}LL + r * {dh}LL;",
+            f"const long long off = s * {dw}LL - {pw}LL;",
+            # output columns whose input column lies in [0, W); zeros elsewhere
+            f"long long lo = off < 0 ? (-off + {sw - 1}LL) / {sw}LL : 0;",
+            f"long long hi = {wd - 1}LL - off < 0 ? 0 : ({wd - 1}LL - off) / {sw}LL + 1;",
+            f"if (hi > {ow_n}LL) hi = {ow_n}LL;",
+            f"if (ih < 0 || ih >= {h}LL || lo > hi) lo = hi = 0;",
+            f"const {t} *SINGA_RESTRICT xr = a0 + nc * {h * wd}LL + (hi > 0 ? ih : 0) * {wd}LL;",
+            "for (long long ow = 0; ow < lo; ++ow) yr[ow] = 0;",
+            f"for (long long ow = lo; ow < hi; ++ow) yr[ow] = xr[ow * {sw}LL + off];",
+            f"for (long long ow = hi; ow < {ow_n}LL; ++ow) yr[ow] = 0;"]
+    note = f"{kh}x{kw} window stride {sh},{sw} dilation {dh},{dw} pads {ph},{pw}"
+    return _kernel(op, "im2col", {0: x}, out, rows, body, note, 1)
+
+
 def window_kernel(op, attrs, types, out):
     """A Kernel for a depthwise Conv, MaxPool or AveragePool, or None."""
     if not types or types[0] is None or out is None or not out.is_static:
@@ -151,4 +182,6 @@ def window_kernel(op, attrs, types, out):
         return depthwise_conv(op, attrs, types, out)
     if op.name in ("MaxPool", "AveragePool"):
         return pool(op, attrs, types, out)
+    if op.name == "Im2Col":
+        return im2col(op, attrs, types, out)
     return None

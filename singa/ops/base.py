@@ -55,6 +55,9 @@ class OpDef:
     defaults: dict = field(default_factory=dict)
     random: bool = False  # never constant-folded
     num_outputs: int | None = 1  # None: depends on attributes / the node
+    # into(xp, inputs, attrs, out) -> [out]: compute writing a preallocated result
+    # (the kernel targets place it in their arena); None: compute allocates
+    into: Callable | None = None
 
     def attrs(self, given: dict | None) -> dict:
         """``given`` completed with this op's defaults."""
@@ -72,14 +75,14 @@ OPS: dict[str, OpDef] = {}
 
 
 def defop(name, *, pattern=Pattern.OPAQUE, infer, grad=None, cuda=None, since=1,
-          adapt=None, defaults=None, random=False, num_outputs=1):
+          adapt=None, defaults=None, random=False, num_outputs=1, into=None):
     """Decorator registering ``compute`` as op ``name``; returns compute unchanged."""
 
     def register(compute):
         if name in OPS:
             raise RuntimeError(f"op {name} defined twice")
         OPS[name] = OpDef(name, pattern, compute, infer, grad, cuda, since, adapt,
-                          dict(defaults or {}), random, num_outputs)
+                          dict(defaults or {}), random, num_outputs, into)
         return compute
 
     return register

@@ -58,7 +58,16 @@ def _matmul_grad(xp, inputs, outputs, douts, attrs):
     return [da if a.dtype.kind == "f" else None, db if b.dtype.kind == "f" else None]
 
 
-@defop("MatMul", pattern=Pattern.OUT_FUSABLE, infer=_matmul_infer, grad=_matmul_grad, since=1)
+def _matmul_into(xp, inputs, attrs, out):
+    a, b = inputs
+    if a.dtype != b.dtype or a.dtype.kind == "V" or out.dtype != a.dtype:
+        out[...] = _matmul(xp, inputs, attrs)[0]
+        return [out]
+    return [xp.matmul(a, b, out=out)]
+
+
+@defop("MatMul", pattern=Pattern.OUT_FUSABLE, infer=_matmul_infer, grad=_matmul_grad, since=1,
+       into=_matmul_into)
 def _matmul(xp, inputs, attrs):
     """Batched matrix product with NumPy's broadcasting and 1-D rules."""
     a, b = inputs

@@ -13,3 +13,4 @@ from .fold_batchnorm import FoldBatchNorm  # noqa: F401
 from .bool_to_int32 import BoolToInt32  # noqa: F401
 from .plan_memory import PlanMemory, MemoryPlan  # noqa: F401
 from .fuse import Fuse  # noqa: F401
+from .lower_conv import LowerConv  # noqa: F401

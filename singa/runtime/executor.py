@@ -143,9 +143,9 @@ class Executor:
         if self.fold_params:
             ps += [FoldBatchNorm(), EliminateDeadCode()]
         if self.target != "numpy":
-            from ..passes import BoolToInt32
+            from ..passes import BoolToInt32, LowerConv
 
-            ps.append(BoolToInt32())
+            ps += [LowerConv(), BoolToInt32()]
         if self.fuse or self.target != "numpy":
             from ..passes.fuse import Fuse
 

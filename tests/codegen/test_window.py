@@ -77,6 +77,15 @@ CASES = [
                                                     "dilations": [2, 2]}, id="avg-dilated-f64"),
     case("AveragePool", data((2, 3, 11), F32), {"kernel_shape": [3], "strides": [2],
                                                 "pads": [1, 1]}, id="avg-1d"),
+    # Im2Col (lower_conv's columns; not ONNX, but the importer takes any op of the table)
+    case("Im2Col", data((2, 3, 9, 10), F32), {"kernel_shape": [3, 3], "strides": [2, 2],
+                                              "pads": [1, 3, 2, 1]}, id="im2col-pads"),
+    case("Im2Col", data((1, 2, 11, 9), F64), {"kernel_shape": [2, 3], "dilations": [3, 2],
+                                              "strides": [1, 3]}, id="im2col-dilated-f64"),
+    case("Im2Col", data((2, 4, 13), F16), {"kernel_shape": [5], "pads": [6, 6]},
+         id="im2col-1d-f16-pads-wider-than-kernel"),
+    case("Im2Col", data((1, 2, 3, 3), np.int32), {"kernel_shape": [2, 2], "pads": [1, 1, 1, 1]},
+         id="im2col-int32"),
 ]
 
 
@@ -87,6 +96,9 @@ def test_matches_compute(op, x, attrs, inits, kernel, opset):
     assert launched == kernel, str(plan)
     ref = reference(op, x, attrs, None, opset, inits)
     assert y.shape == ref.shape and y.dtype == x.dtype
+    if op == "Im2Col":  # a copy: exact
+        np.testing.assert_array_equal(y, ref.astype(x.dtype))
+        return
     rtol, atol = tolerance(x.dtype)
     np.testing.assert_allclose(y.astype(F64), ref.astype(F64), rtol=rtol, atol=atol)
 
@@ -106,7 +118,8 @@ def test_cuda_dialect_compiles():
         op, x, attrs, inits, _, opset = p.values
         for k in run(op, x, attrs, None, opset, inits)[1].kernels:
             kernels[k.name] = k
-    assert {k.base for k in kernels.values()} >= {"depthwise_conv", "maxpool", "avgpool"}
+    assert {k.base for k in kernels.values()} >= {"depthwise_conv", "maxpool", "avgpool",
+                                                   "im2col"}
     ptx = nvrtc.compile_ptx(list(kernels.values()))
     ptx = ptx.decode() if isinstance(ptx, bytes) else ptx
     assert all(f".entry {name}" in ptx for name in kernels)

@@ -214,3 +214,34 @@ NN = [
 ]
 
 CASES = CONV + POOL + NORM + NN
+
+
+def ref_im2col(x, kernel_shape, strides=None, dilations=None, pads=None):
+    """Im2Col by its definition: out[n, c*K + tap, p] = x at window p's tap, 0 in padding."""
+    nd = len(kernel_shape)
+    strides = strides or [1] * nd
+    dilations = dilations or [1] * nd
+    pads = pads or [0] * (2 * nd)
+    sp = x.shape[2:]
+    out = [(s + pads[i] + pads[nd + i] - (k - 1) * d - 1) // st + 1
+           for i, (s, k, d, st) in enumerate(zip(sp, kernel_shape, dilations, strides))]
+    taps = list(np.ndindex(*kernel_shape))
+    pos = list(np.ndindex(*out))
+    col = np.zeros((x.shape[0], x.shape[1] * len(taps), len(pos)))
+    for t, tap in enumerate(taps):
+        for p, o in enumerate(pos):
+            at = [o[i] * strides[i] - pads[i] + tap[i] * dilations[i] for i in range(nd)]
+            if all(0 <= a < s for a, s in zip(at, sp)):
+                col[:, t::len(taps), p] = x[(slice(None), slice(None)) + tuple(at)]
+    return [col]
+
+
+CASES += [
+    Case("Im2Col", [rand(2, 3, 6, 7)], {"kernel_shape": [3, 2], "strides": [2, 1],
+                                        "pads": [1, 0, 1, 1]},
+         reference=ref_im2col, grad=False, id="2d_pads_strides"),
+    Case("Im2Col", [rand(1, 2, 7, 7)], {"kernel_shape": [2, 2], "dilations": [3, 2]},
+         reference=ref_im2col, grad=False, id="2d_dilated"),
+    Case("Im2Col", [rand(2, 3, 9)], {"kernel_shape": [4], "strides": [3], "pads": [2, 2]},
+         reference=ref_im2col, grad=False, id="1d"),
+]

@@ -1,0 +1,90 @@
+"""lower_conv: a Conv as columns, one matrix product and a bias Add (kernel targets).
+
+``Conv(x, W, b)`` with group 1 on 32- or 64-bit floats and static shapes becomes
+
+    %col = Im2Col(%x) {kernel_shape, strides, dilations, pads}   : (N, C*K, P)
+    %wm  = Reshape(%W, [M, C*K])
+    %y   = MatMul(%wm, %col)                                      : (N, M, P)
+    %out = Reshape(%y, [N, M, *out])
+    %out = Add(%out, Reshape(%b, [M, 1, ...]))                    (with a bias)
+
+(a 1x1 window at stride 1 without pads needs no columns: ``Reshape(x, [N, C, P])``).
+On the ``c`` and ``cuda`` targets the columns are a generated kernel, the
+product one BLAS call writing into the arena, and the bias Add joins the
+activation after it in one fused elementwise kernel that runs in place, which
+the NumPy Conv (columns by strided copies, a bias pass, an activation pass)
+cannot.  Grouped and depthwise convolutions, 16-bit floats and 3-D windows are
+left alone (depthwise ones have their own kernel).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import IRError
+from ..ir.graph import Graph, Op
+from ._util import new_op
+from .manager import Pass
+
+
+def _static(v) -> bool:
+    return v is not None and v.type is not None and v.type.is_static
+
+
+class LowerConv(Pass):
+    name = "lower_conv"
+
+    def run(self, graph: Graph) -> bool:
+        changed = False
+        for op in list(graph.ops):
+            if op.name == "Conv" and self._lower(graph, op):
+                changed = True
+        return changed
+
+    def _lower(self, graph: Graph, conv: Op) -> bool:
+        from ..ops import OPS
+        from ..ops.conv import _ConvGeom
+
+        x, w = conv.operands[0], conv.operands[1]
+        b = conv.operands[2] if len(conv.operands) > 2 else None
+        res = conv.results[0]
+        if len(conv.results) != 1 or not all(map(_static, [x, w, res] + ([b] if b else []))):
+            return False
+        dt = x.type.dtype
+        if (len(x.type.shape) not in (3, 4) or not dt.is_float or dt.np.itemsize < 4
+                or any(v.type.dtype != dt for v in (w, b) if v is not None)):
+            return False
+        attrs = OPS["Conv"].attrs(conv.attrs)
+        g = _ConvGeom("Conv", x.type.shape, w.type.shape, attrs)
+        if g.g != 1 or g.n == 0 or g.p == 0:
+            return False
+
+        def shape(*dims):
+            return graph.add_const(np.array(dims, np.int64))
+
+        def add(name, operands, attrs=None, names=()):
+            return new_op(graph, name, operands, attrs, conv.loc, names, before=conv).results[0]
+
+        ck = g.c * g.kk
+        trivial = (all(k == 1 for k in g.kernel) and all(s == 1 for s in g.strides)
+                   and not any(g.pb) and not any(g.pe))
+        if trivial:
+            col = add("Reshape", [x, shape(g.n, g.c, g.p)])
+        else:
+            col = add("Im2Col", [x], {"kernel_shape": list(g.kernel),
+                                      "strides": list(g.strides),
+                                      "dilations": list(g.dilations),
+                                      "pads": list(g.pb) + list(g.pe)})
+        wm = add("Reshape", [w, shape(g.m, ck)])
+        y = add("MatMul", [wm, col])
+        names = () if b is not None else (res.name,)
+        out = add("Reshape", [y, shape(*res.type.shape)], names=names)
+        if b is not None:
+            bias = add("Reshape", [b, shape(g.m, *([1] * g.nd))])
+            out = add("Add", [out, bias], names=(res.name,))
+        if out.type != res.type:  # the rewrite must compute the Conv's very type
+            raise IRError(f"lower_conv: {conv.name} ({conv.loc}) became {out.type}, "
+                          f"not {res.type}")
+        res.replace_all_uses_with(out)
+        graph.erase_op(conv)
+        return True
