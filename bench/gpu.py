@@ -146,7 +146,7 @@ def e2e() -> dict:
             out[name] = {"rel_err": max(float(np.linalg.norm(g - ref) / np.linalg.norm(ref))
                                         for g in got),
                          "finite": all(bool(np.isfinite(g).all()) for g in got),
-                         "steps": t["steps"], "kernels": t["kernel_launches"],
+                         "steps": t["launches"], "kernels": t["kernel_launches"],
                          "op_by_op": t["op_by_op_launches"], "segments": len(plan.segments),
                          "MB": t["bytes"] / 1e6, "op_by_op_MB": t["op_by_op_bytes"] / 1e6}
         except Exception as e:
@@ -334,7 +334,7 @@ def _summary(args, report) -> int:
         n=len(c["failed"]), **c))
     for name, failure in list(c["failed"].items())[:15]:
         print(f"  {name}: {failure[:150]}")
-    print(f"\n{'model':<20}{'rel_err':>10}{'steps':>7}{'kern':>6}{'op-by-op':>9}{'segs':>6}"
+    print(f"\n{'model':<20}{'rel_err':>10}{'launch':>7}{'kern':>6}{'op-by-op':>9}{'segs':>6}"
           f"{'MB':>8}{'op-by-op MB':>12}")
     for name, r in report["e2e"].items():
         if "error" in r:

@@ -136,16 +136,19 @@ class ExecutionPlan:
                          f"results; replayed segments: "
                          + (", ".join(f"s{a}-s{b - 1}" for a, b in self.segments) or "none"))
         t = self.traffic()
-        lines.append(f"per run: {t['steps']} steps ({t['kernel_launches']} generated kernels), "
-                     f"{t['bytes']} bytes moved; op by op: {t['op_by_op_launches']} launches, "
-                     f"{t['op_by_op_bytes']} bytes")
+        lines.append(f"per run: {t['steps']} steps, {t['launches']} launches "
+                     f"({t['kernel_launches']} generated kernels), {t['bytes']} bytes moved; "
+                     f"op by op: {t['op_by_op_launches']} launches, {t['op_by_op_bytes']} bytes")
         return "\n".join(lines) + "\n"
 
     def traffic(self) -> dict:
-        """Per run: steps, kernel launches, and bytes read plus written, for this plan
-        and for the same graph run one op per launch (fused groups and epilogues
-        taken apart), so the effect of fusion is a number."""
+        """Per run: steps, launches (steps that are not views: generated kernels,
+        library calls, NumPy ops) and bytes read plus written, for this plan and
+        for the same graph run one op per launch (fused groups and epilogues
+        taken apart), so the effect of fusion is a number.  Views (Reshape,
+        Flatten, ...) move no bytes and launch nothing."""
         from ..ops import fused
+        from .cpu import VIEW_OPS
 
         def nbytes(t):
             if t is None or not t.is_static:
@@ -156,8 +159,11 @@ class ExecutionPlan:
             return n
 
         size = {b.id: nbytes(b.type) for b in self.buffers}
-        moved = op_launches = op_moved = 0
+        launches = moved = op_launches = op_moved = 0
         for s in self.steps:
+            if s.op in VIEW_OPS:
+                continue
+            launches += 1
             own = sum(size[i] for i in s.inputs if i is not None)
             own += sum(size[o] for o in s.outputs if o is not None)
             moved += own
@@ -172,8 +178,8 @@ class ExecutionPlan:
                 out = sum(size[o] for o in s.outputs if o is not None)
                 op_moved += own + sum(2 * out + sum(size[i] for i in e[3] if i is not None)
                                       for e in s.epilogue)
-        return {"steps": len(self.steps), "kernel_launches": sum(s.kernel is not None
-                                                                 for s in self.steps),
+        return {"steps": len(self.steps), "launches": launches,
+                "kernel_launches": sum(s.kernel is not None for s in self.steps),
                 "bytes": moved, "op_by_op_launches": op_launches, "op_by_op_bytes": op_moved}
 
     def sources(self, dialect: str | None = None) -> dict:
