@@ -201,6 +201,14 @@ def _into(opdef):
     return compute
 
 
+def _view(shape):
+    """compute() of a view op whose result shape is known: the operand reshaped
+    (the op's own compute re-reads and checks its shape operand on every run)."""
+    def compute(xp, args, attrs):
+        return [args[0].reshape(shape)]
+    return compute
+
+
 def _plan_time_value(v: Value):
     """The value kernels may bake in: constants, and integer weights (shape and
     axes tensors), whose change the executor notices and rebuilds the plan for."""
@@ -212,7 +220,8 @@ def _plan_time_value(v: Value):
 
 
 def lower(graph: Graph, device, live_params=(), collect_all: bool = False,
-          fuse_epilogues: bool = True, target: str = "numpy") -> ExecutionPlan:
+          fuse_epilogues: bool = True, target: str = "numpy",
+          check_views: bool = False) -> ExecutionPlan:
     """The plan of ``graph`` on ``device``.
 
     ``live_params``: names of params read from the caller on every run; other
@@ -221,7 +230,8 @@ def lower(graph: Graph, device, live_params=(), collect_all: bool = False,
     ``run(..., all_outputs=True)``); it also turns epilogue fusion off, as does
     ``fuse_epilogues=False``.  ``target`` 'c' or 'cuda' runs every op the kernel
     renderer handles as a generated kernel (see :mod:`singa.codegen.kernels`),
-    all compiled here.
+    all compiled here.  View ops (Reshape, Flatten, ...) with a static result
+    become a plain reshape, unless ``check_views`` keeps their own compute.
     """
     from ..ops import OPS
 
@@ -307,8 +317,12 @@ def lower(graph: Graph, device, live_params=(), collect_all: bool = False,
                     kernel = in_place(kernel, op, fresh, outputs)
             into = (target != "numpy" and kernel is None and opdef.into is not None
                     and not collect_all and len(outs) == 1 and outs[0] is not None)
-            plan.steps.append(Step(k, op.name, op.loc, _into(opdef) if into else opdef.compute,
-                                   attrs, tuple(ins), tuple(outs), kernel=kernel, into=into))
+            compute = _into(opdef) if into else opdef.compute
+            if op.name in VIEW_OPS and op.results[0].type is not None \
+                    and op.results[0].type.is_static and not check_views:
+                compute = _view(tuple(op.results[0].type.shape))
+            plan.steps.append(Step(k, op.name, op.loc, compute, attrs, tuple(ins), tuple(outs),
+                                   kernel=kernel, into=into))
             if kernel is not None:
                 kernel_steps.append(plan.steps[-1])
             if kernel is not None or into or op.name in FRESH_HEADS:
