@@ -1,7 +1,9 @@
 """Inference time of ``SingaRep.run`` vs onnxruntime (CPU), per model.
 
-Models: the nine light zoo models shipped in the onnx wheel and the torchvision
-graphs of ``tests/e2e/models`` (when present).  The light models store every
+Models: the nine light zoo models shipped in the onnx wheel, the torchvision
+graphs of ``tests/e2e/models`` and the graphs of ``bench/models`` (EfficientNet-B0,
+and BERT, RoBERTa and GPT-2 at 2 layers of base size, sequence 128; made by
+``bench/models/make_zoo.py``).  The light models store every
 weight as a ``ConstantOfShape`` of one value; here those become seeded random
 initializers (``tests/e2e/models/light.py``, as in
 ``tests/e2e/test_light_models.py``), so both runtimes see ordinary weights.
@@ -9,10 +11,14 @@ The torchvision graphs get their weights from ``tests/e2e/models/weights.py``.
 
 For each model and the same random input: ``prepare`` time (import; the plan
 is built on the first run, reported as ``first``), the median of ``--runs``
-timed runs after one warm-up for singa and for onnxruntime, and the ratio
-singa / onnxruntime.  Both use the machine's default threading.
+timed runs after one warm-up for singa and for onnxruntime, run alternately
+(singa, ort, singa, ort...) so that both see the same machine, and the ratio
+singa / onnxruntime.  ``--threads N`` limits both to N threads (BLAS, OpenMP,
+onnxruntime's intra-op pool); default: the machine's.  ``--target`` picks
+singa's code-generation target (default: its default for the CPU).
 
-    python bench/infer.py [--runs 5] [--batch 1] [--models resnet50 resnet18 ...] [--json F]
+    python bench/infer.py [--runs 5] [--batch 1] [--threads 1] [--target c]
+                          [--models resnet50 tv_resnet18 zoo_bert ...] [--json F]
 """
 
 from __future__ import annotations
@@ -25,7 +31,21 @@ import statistics
 import sys
 import time
 
-import numpy as np
+
+def _threads_from_argv():
+    # thread counts must be in the environment before NumPy's BLAS and OpenMP load
+    argv = sys.argv
+    for i, a in enumerate(argv):
+        n = a.split("=", 1)[1] if a.startswith("--threads=") else (
+            argv[i + 1] if a == "--threads" and i + 1 < len(argv) else None)
+        if n:
+            for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+                os.environ[var] = n
+
+
+_threads_from_argv()
+
+import numpy as np  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
@@ -62,7 +82,22 @@ def torchvision_models() -> dict:
             if os.path.exists(os.path.join(TV_DIR, f"{n}.onnx"))}
 
 
+ZOO_DIR = os.path.join(ROOT, "bench", "models")
+ZOO = ["efficientnet_b0", "bert", "roberta", "gpt2"]
+
+
+def zoo_models() -> dict:
+    """name -> loader of the bench/models graphs with deterministic weights."""
+    path = os.path.join(TV_DIR, "weights.py")
+    if not os.path.exists(path):
+        return {}
+    mod = _load_module(path, "bench_tv_weights")
+    return {f"zoo_{n}": (lambda n=n: mod.load(os.path.join(ZOO_DIR, f"{n}.onnx"))) for n in ZOO
+            if os.path.exists(os.path.join(ZOO_DIR, f"{n}.onnx"))}
+
+
 def inputs_for(m: onnx.ModelProto, batch: int, seed: int = 0) -> dict:
+    """Random inputs: floats in [0, 1); token ids in [2, 8192); masks of ones."""
     rng = np.random.default_rng(seed)
     inits = {t.name for t in m.graph.initializer}
     feeds = {}
@@ -72,41 +107,53 @@ def inputs_for(m: onnx.ModelProto, batch: int, seed: int = 0) -> dict:
         dims = [d.dim_value if d.HasField("dim_value") else 1 for d in x.type.tensor_type.shape.dim]
         if dims:
             dims[0] = batch
-        feeds[x.name] = rng.random(tuple(dims), dtype=np.float32)
+        dt = onnx.helper.tensor_dtype_to_np_dtype(x.type.tensor_type.elem_type)
+        if dt.kind == "f":
+            feeds[x.name] = rng.random(tuple(dims)).astype(dt)
+        elif "mask" in x.name:
+            feeds[x.name] = np.ones(tuple(dims), dt)
+        else:
+            feeds[x.name] = rng.integers(2, 8192, tuple(dims)).astype(dt)
     return feeds
 
 
-def median_time(fn, runs: int) -> float:
-    fn()  # warm-up
-    ts = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
+def alternate(fns, runs: int) -> list:
+    """Median seconds of each of ``fns``, run in turn ``runs`` times after a warm-up."""
+    for fn in fns:
         fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+    ts = [[] for _ in fns]
+    for _ in range(runs):
+        for k, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            ts[k].append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in ts]
 
 
-def bench(name: str, m: onnx.ModelProto, runs: int, batch: int) -> dict:
+def bench(name: str, m: onnx.ModelProto, runs: int, batch: int, threads=None,
+          target=None) -> dict:
     import onnxruntime as ort
 
     feeds = inputs_for(m, batch)
     data = m.SerializeToString()
     t0 = time.perf_counter()
-    rep = sonnx.prepare(data)
+    rep = sonnx.prepare(data, target=target)
     t_prepare = time.perf_counter() - t0
     xs = list(feeds.values())
     t0 = time.perf_counter()
     out = rep.run(xs)
     t_first = time.perf_counter() - t0
-    t_singa = median_time(lambda: rep.run(xs), runs)
 
     so = ort.SessionOptions()
     so.log_severity_level = 3
+    if threads:
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
     t0 = time.perf_counter()
     sess = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
     t_ort_session = time.perf_counter() - t0
     ref = sess.run(None, feeds)
-    t_ort = median_time(lambda: sess.run(None, feeds), runs)
+    t_singa, t_ort = alternate([lambda: rep.run(xs), lambda: sess.run(None, feeds)], runs)
     err = max(float(np.max(np.abs(np.asarray(o.data, np.float64) - r)) / max(np.max(np.abs(r)), 1e-30))
               for o, r in zip(out, ref))
     return {"model": name, "batch": batch, "prepare_s": t_prepare, "first_run_s": t_first,
@@ -114,27 +161,38 @@ def bench(name: str, m: onnx.ModelProto, runs: int, batch: int) -> dict:
             "ratio": t_singa / t_ort, "rel_err": err}
 
 
+def rep_target(target) -> str:
+    from singa import device
+    from singa.codegen.target import resolve
+
+    return resolve(target, device.get_default_device())
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--models", nargs="*", help="subset (light names, tv_<name>)")
+    p.add_argument("--threads", type=int, help="threads for both (default: the machine's)")
+    p.add_argument("--target", choices=["numpy", "c"], help="singa's target")
+    p.add_argument("--models", nargs="*", help="subset (light names, tv_<name>, zoo_<name>)")
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args(argv)
 
     loaders = {n: (lambda n=n: light_model(n)) for n in LIGHT}
     loaders.update(torchvision_models())
+    loaders.update(zoo_models())
     names = args.models or list(loaders)
     unknown = [n for n in names if n not in loaders]
     if unknown:
         p.error(f"unknown models {unknown}; known: {sorted(loaders)}")
     head = (f"{'model':<24}{'prepare':>9}{'first':>9}{'singa':>9}{'ort':>9}{'ratio':>8}"
             f"{'rel_err':>10}")
-    print(f"batch {args.batch}, median of {args.runs} runs, seconds")
+    print(f"batch {args.batch}, median of {args.runs} alternating runs, seconds; threads "
+          f"{args.threads or 'default'}; singa target {rep_target(args.target)}")
     print(head)
     results = []
     for n in names:
-        r = bench(n, loaders[n](), args.runs, args.batch)
+        r = bench(n, loaders[n](), args.runs, args.batch, args.threads, args.target)
         results.append(r)
         print(f"{n:<24}{r['prepare_s']:9.3f}{r['first_run_s']:9.3f}{r['singa_s']:9.3f}"
               f"{r['ort_s']:9.3f}{r['ratio']:8.2f}{r['rel_err']:10.1e}", flush=True)

@@ -97,6 +97,27 @@ _HELPERS = r"""
 """
 
 
+# glibc's libmvec has vector forms of these libm functions (float and double).
+# glibc declares them for the vectoriser only under -ffast-math, whose
+# finite-math assumptions would break NaN and inf semantics; declaring them
+# "simd" here lets a kernel loop call e.g. _ZGVeN16v_expf on 16 floats at once.
+_VECTOR_UNARY = ("acos", "acosh", "asin", "asinh", "atan", "atanh", "cbrt", "cos", "cosh",
+                 "erf", "erfc", "exp", "exp2", "expm1", "log", "log10", "log1p", "log2", "sin",
+                 "sinh", "tan", "tanh")
+_VECTOR_BINARY = ("pow", "atan2", "hypot")
+
+
+def vector_math() -> str:
+    """``declare simd`` declarations of the libmvec functions (host dialect)."""
+    lines = []
+    for name in _VECTOR_UNARY + _VECTOR_BINARY:
+        for t, suffix in (("float", "f"), ("double", "")):
+            args = ", ".join([t] * (2 if name in _VECTOR_BINARY else 1))
+            # parenthesised: tgmath.h defines the names as macros
+            lines += ["#pragma omp declare simd notinbranch", f"{t} ({name}{suffix})({args});"]
+    return "\n".join(lines) + "\n"
+
+
 @dataclass(frozen=True)
 class Dialect:
     """What differs between the CUDA and the host rendering of one kernel."""
@@ -112,9 +133,14 @@ class Dialect:
     suffix: str  # file extension of emitted sources
     parallel: str = ""  # line before the loop splitting it over threads, for big loops
     parallel_min: int = 0  # work items from which ``parallel`` is emitted
+    # the same for loops of independent straight-line items (elementwise
+    # kernels), marked vectorisable: on one thread, and split over threads
+    simd: str = ""
+    parallel_simd: str = ""
+    declarations: str = ""  # after the includes (host: vector math)
 
     def preamble(self) -> str:
-        return (self.includes + f"#define SINGA_RESTRICT {self.restrict}\n"
+        return (self.includes + self.declarations + f"#define SINGA_RESTRICT {self.restrict}\n"
                 + f"#define SINGA_INF ({self.infinity})\n"
                 + self.bitcasts.format(fn=self.helper_prefix)
                 + _HELPERS.format(fn=self.helper_prefix))
@@ -151,6 +177,10 @@ HOST = Dialect(
     # big loops are split over the cores; small ones stay on the calling thread
     parallel="#pragma omp parallel for schedule(static)",
     parallel_min=1 << 15,
+    # without "simd" GCC leaves an OpenMP-outlined loop scalar (vector math included)
+    simd="#pragma omp simd",
+    parallel_simd="#pragma omp parallel for simd schedule(static)",
+    declarations=vector_math(),
 )
 
 DIALECTS = {"cuda": CUDA, "c": HOST}

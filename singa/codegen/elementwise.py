@@ -122,13 +122,17 @@ def index_code(shape, views) -> tuple[list, list]:
     lines = []
     if need:
         r = len(shape)
+        # 32-bit coordinates where they fit: compilers vectorise an unsigned
+        # 32-bit division by a constant, not a 64-bit one (which would keep the
+        # whole loop, and the vector math in it, scalar); GPUs divide faster too
+        t, u = ("unsigned int", "u") if math.prod(shape) < (1 << 31) else ("long long", "LL")
         if r == 1:
-            lines.append("const long long c0 = i;")
+            lines.append(f"const {t} c0 = ({t})i;")
         else:
-            lines.append("long long r_ = i;")
+            lines.append(f"{t} r_ = ({t})i;")
             for d in range(r - 1, 0, -1):
-                lines.append(f"const long long c{d} = r_ % {shape[d]}LL; r_ /= {shape[d]}LL;")
-            lines.append("const long long c0 = r_;")
+                lines.append(f"const {t} c{d} = r_ % {shape[d]}{u}; r_ /= {shape[d]}{u};")
+            lines.append(f"const {t} c0 = r_;")
     return lines, exprs
 
 
@@ -218,4 +222,4 @@ def elementwise_kernel(op_name, attrs, in_types, out_type, loc="", views=None, g
     shapes = [f"a{r}: {in_types[r]}" for r in order] + [f"y: {out_type} ({n} items)"]
     sources = tuple(s for s in (loc or "").split(" + ") if s)
     return Kernel(snake(group) if views else default, group, sources, params, order, n, body,
-                  shapes, out_shape)
+                  shapes, out_shape, simd=True)

@@ -10,6 +10,7 @@ processes never load a half-written file.  Nothing is written outside the cache.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import functools
 import hashlib
 import os
@@ -76,7 +77,7 @@ def build(kernels) -> dict:
     cc = compiler()
     if cc is None:
         raise KernelCompileError("no C compiler found (set CC or install gcc)")
-    source, spans = module(kernels, HOST)
+    source, spans = module(kernels, HOST if _vector_math_links(cc) else _SCALAR_HOST)
     key = hashlib.sha256("\n".join([source, cc, _compiler_id(cc), *FLAGS]).encode())
     folder = cache_dir()
     path = os.path.join(folder, key.hexdigest()[:24] + ".so")
@@ -96,6 +97,38 @@ def build(kernels) -> dict:
         f.restype = None
         fns[k.name] = f
     return fns
+
+
+_SCALAR_HOST = dataclasses.replace(HOST, declarations="")
+
+
+@functools.lru_cache(maxsize=None)
+def _vector_math_links(cc: str) -> bool:
+    """Whether a library calling every vector libm function the host dialect
+    declares links and loads (glibc 2.35 or later has them all in libmvec)."""
+    body = []
+    for line in HOST.declarations.splitlines():
+        if "(" in line and not line.startswith("#"):
+            name = line.split("(")[1].rstrip(")")
+            n_args = line.count(",") + 1
+            t = line.split()[0]
+            args = ", ".join(["a[i]"] * n_args)
+            body.append(f"void call_{name}(const {t}* restrict a, {t}* restrict y) "
+                        f"{{ for (int i = 0; i < 64; ++i) y[i] = ({name})({args}); }}")
+    source = HOST.preamble() + "\n".join(body) + "\n"
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            src, out = os.path.join(tmp, "probe.c"), os.path.join(tmp, "probe.so")
+            with open(src, "w", encoding="utf-8") as f:
+                f.write(source)
+            r = subprocess.run([cc, *FLAGS, src, "-o", out, "-lm"], capture_output=True,
+                               timeout=120)
+            if r.returncode != 0:
+                return False
+            ctypes.CDLL(out)
+        return True
+    except Exception:
+        return False
 
 
 def _compile(cc, source, spans, folder, path) -> None:

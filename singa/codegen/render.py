@@ -51,6 +51,7 @@ class Kernel:
     shapes: list = field(default_factory=list)  # header lines, e.g. "y: f32[2,3]"
     out_shape: tuple = ()
     parallel: bool = True  # whether work items may run on several host threads
+    simd: bool = False  # items are independent straight-line code: vectorise across them
     inplace: int | None = None  # index of the input param the output overwrites
     name: str = ""
     work: int = 0  # elements all items touch together (default n): when threads pay
@@ -64,7 +65,7 @@ class Kernel:
     def signature(self) -> str:
         """What makes two kernels the same code (identical kernels are rendered once)."""
         ps = ",".join(f"{p.name}:{p.dtype.short}:{int(p.output)}" for p in self.params)
-        return (f"{self.base}|{ps}|{self.n}|{self.out_shape}|{self.inplace}|"
+        return (f"{self.base}|{ps}|{self.n}|{self.out_shape}|{self.inplace}|{self.simd}|"
                 + "\n".join(self.body))
 
     @property
@@ -92,7 +93,10 @@ def render(k: Kernel, d: Dialect) -> str:
         restrict = "" if p.name in aliased else f" {d.restrict}"
         params.append(f"{const}{STORAGE[p.dtype]}*{restrict} {p.name}")
     lines.append(f"{d.kernel_prefix} {k.name}({', '.join(params)}) {{")
-    if d.parallel and max(k.n, k.work) >= d.parallel_min and k.parallel and k.n > 1:
+    threads = d.parallel and max(k.n, k.work) >= d.parallel_min and k.parallel and k.n > 1
+    if k.simd and d.simd:
+        lines.append("  " + (d.parallel_simd if threads else d.simd))
+    elif threads:
         lines.append(f"  {d.parallel}")
     lines.append(f"  {d.loop.format(n=k.n)} {{")
     lines += [f"    {s}" for s in k.body]

@@ -173,6 +173,26 @@ def test_broadcast_and_strides_collapse():
 
     # same-shape operands index with i alone; a bias along the last dim with c1
     lines, idx = index_code((4, 6, 8), [(0, (48, 8, 1)), broadcast_view((8,), (4, 6, 8))])
-    assert idx[0] == "i" and "c1" in idx[1] and "% 8LL" in "".join(lines)
+    assert idx[0] == "i" and "c1" in idx[1] and "% 8u" in "".join(lines)
     lines, idx = index_code((4, 6), [(0, (6, 1)), (0, (0, 0))])
     assert idx == ["i", "0LL"] and lines == []
+
+
+EDGES = np.array([-np.inf, -1e4, -104.0, -88.5, -87.0, -20.0, -3.5, -1e-3, -0.0, 0.0, 1e-30,
+                  0.5, 3.9, 9.0, 44.3, 88.0, 88.8, 1e4, np.inf, np.nan], np.float32)
+
+
+@pytest.mark.parametrize("op", ["Exp", "Tanh", "Erf", "Sigmoid", "Log", "Sin", "Cos", "Softplus",
+                                "Atan", "Asinh"])
+def test_vector_math_on_edge_values(op):
+    """Vectorised libm calls (glibc's libmvec, declared simd by the host dialect) keep
+    NumPy's values at the edges: infinities, NaN, under/overflow, signed zeros."""
+    from singa.codegen.dialect import HOST
+
+    assert "declare simd" in HOST.declarations
+    x = np.concatenate([EDGES, np.linspace(-6, 6, 1021, dtype=np.float32)])
+    if op == "Log":
+        x = np.abs(x)
+    sample = _sample(op, [x], {})
+    assert sample is not None
+    _run([sample])
