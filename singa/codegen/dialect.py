@@ -137,10 +137,12 @@ class Dialect:
     # kernels), marked vectorisable: on one thread, and split over threads
     simd: str = ""
     parallel_simd: str = ""
+    inner_simd: str = ""  # SINGA_SIMD: marks an inner loop of a kernel body vectorisable
     declarations: str = ""  # after the includes (host: vector math)
 
     def preamble(self) -> str:
         return (self.includes + self.declarations + f"#define SINGA_RESTRICT {self.restrict}\n"
+                + f"#define SINGA_SIMD {self.inner_simd}\n"
                 + f"#define SINGA_INF ({self.infinity})\n"
                 + self.bitcasts.format(fn=self.helper_prefix)
                 + _HELPERS.format(fn=self.helper_prefix))
@@ -180,6 +182,7 @@ HOST = Dialect(
     # without "simd" GCC leaves an OpenMP-outlined loop scalar (vector math included)
     simd="#pragma omp simd",
     parallel_simd="#pragma omp parallel for simd schedule(static)",
+    inner_simd="_Pragma(\"omp simd\")",
     declarations=vector_math(),
 )
 

@@ -69,6 +69,61 @@ def _over_taps(t, geo, plane, weight, update):
     return lines
 
 
+MAX_UNROLLED_TAPS = 64
+
+
+def _unrolled_taps(t, geo, plane, weight, init, pad, update, store):
+    """A window row with every tap written out: input rows (and weights, where
+    ``weight(r, s)`` gives one) are set up once per row, then each output column
+    folds its taps into ``acc`` in registers: ``acc = init``, per tap ``update``
+    (C with ``v``, the tap's value, ``pad`` in the padding, and ``w``), then the
+    lines of ``store(checked)``.  Columns whose taps all lie in the input (a
+    range known here) run without checks, vectorised across columns, when the
+    row's taps do; border columns, and rows reaching into the padding, check
+    each tap.  Needs ``oh`` and ``yr``."""
+    (h, wd), (kh, kw), (sh, sw), (dh, dw), (ph, pw), ow_n = geo
+    lines = []
+    for r in range(kh):
+        lines += [f"const long long ih{r} = oh * {sh}LL + {r * dh - ph}LL;",
+                  f"const int ok{r} = ih{r} >= 0 && ih{r} < {h}LL;",
+                  f"const {t} *SINGA_RESTRICT xr{r} = {plane} + (ok{r} ? ih{r} : 0) * {wd}LL;"]
+        if weight is not None:
+            lines += [f"const {t} w{r}_{s} = {weight(r, s)};" for s in range(kw)]
+    # columns whose every tap s reads ow*sw + s*dw - pw inside [0, W)
+    lo = min(ow_n, -(-pw // sw))
+    hi = max(lo, min(ow_n, (wd - 1 + pw - (kw - 1) * dw) // sw + 1))
+
+    def column(cols, rows):
+        out = [f"{t} acc = {init};"] + (["int nan_ = 0;"] if "nan_" in update else [])
+        for s_ in range(kw):
+            iw = f"ow * {sw}LL + {s_ * dw - pw}LL"
+            if cols:
+                out.append(f"const long long iw{s_} = {iw};")
+                out.append(f"const int in{s_} = iw{s_} >= 0 && iw{s_} < {wd}LL;")
+            for r in range(kh):
+                ok = " && ".join(([f"ok{r}"] if rows else []) + ([f"in{s_}"] if cols else []))
+                at = f"in{s_} ? iw{s_} : 0" if cols else iw
+                v = f"({ok} ? xr{r}[{at}] : {pad})" if ok else f"xr{r}[{at}]"
+                w = f"w{r}_{s_}" if weight is not None else ""
+                out.append(f"{{ const {t} v = {v}; {update.replace('{w}', w)} }}")
+        return out + store(cols or rows)
+
+    def loop(a, b_, cols, rows, indent="  "):
+        if b_ <= a:
+            return []
+        out = [indent + "SINGA_SIMD"] if not (cols or rows) else []
+        out.append(f"{indent}for (long long ow = {a}LL; ow < {b_}LL; ++ow) {{")
+        out += [indent + "  " + c for c in column(cols, rows)]
+        return out + [indent + "}"]
+
+    lines.append("if (" + " && ".join(f"ok{r}" for r in range(kh)) + ") {")
+    lines += loop(0, lo, True, False) + loop(lo, hi, False, False) + loop(hi, ow_n, True, False)
+    lines.append("} else {")
+    lines += loop(0, ow_n, True, True)
+    lines.append("}")
+    return lines
+
+
 def depthwise_conv(op, attrs, types, out):
     """Conv with one input channel per group (any depth multiplier), 1-D or 2-D."""
     from ..ops.conv import _ConvGeom
@@ -89,10 +144,17 @@ def depthwise_conv(op, attrs, types, out):
     body = [f"const long long oh = i % {oh_n}LL, nm = i / {oh_n}LL, m = nm % {g.m}LL;",
             f"const long long xb = (nm / {g.m}LL * {g.c}LL + m / {mult}LL) * {h * wd}LL;",
             f"{t} *SINGA_RESTRICT yr = y + i * {ow_n}LL;",
-            f"const {t} bias = {'a2[m]' if b is not None else '0'};",
-            f"for (long long ow = 0; ow < {ow_n}LL; ++ow) yr[ow] = bias;"]
-    body += _over_taps(t, (sp, (kh, kw), (sh, sw), (dh, dw), (ph, pw), ow_n), "a0 + xb",
-                       f"a1[m * {kh * kw}LL + r * {kw}LL + s]", "yr[ow] += v * wv;")
+            f"const {t} bias = {'a2[m]' if b is not None else '0'};"]
+    geo = (sp, (kh, kw), (sh, sw), (dh, dw), (ph, pw), ow_n)
+    if kh * kw <= MAX_UNROLLED_TAPS:
+        body += _unrolled_taps(t, geo, "a0 + xb",
+                               lambda r, s_: f"a1[m * {kh * kw}LL + {r * kw + s_}LL]",
+                               "bias", f"({t})0", "acc += v * {w};",
+                               lambda checked: ["yr[ow] = acc;"])
+    else:
+        body.append(f"for (long long ow = 0; ow < {ow_n}LL; ++ow) yr[ow] = bias;")
+        body += _over_taps(t, geo, "a0 + xb", f"a1[m * {kh * kw}LL + r * {kw}LL + s]",
+                           "yr[ow] += v * wv;")
     ins = {0: x, 1: w} if b is None else {0: x, 1: w, 2: b}
     note = (f"depthwise {kh}x{kw} stride {sh},{sw} dilation {dh},{dw} pads {ph},{pw}; "
             f"multiplier {mult}")
@@ -118,12 +180,13 @@ def pool(op, attrs, types, out):
     plane = f"a0 + nc * {h * wd}LL"
     if op.name == "MaxPool":
         # taps in the padding never win (they count as the lowest value);
-        # NaN wins, as in np.maximum
-        body.append(f"for (long long ow = 0; ow < {ow_n}LL; ++ow) yr[ow] = (-SINGA_INF);")
-        body += _over_taps(t, geo, plane, None, "yr[ow] = (v > yr[ow] || v != v) ? v : yr[ow];")
+        # NaN wins, as in np.maximum: noted per window in an int, a third of the
+        # cost of testing for it in every comparison
+        update = "acc = v > acc ? v : acc; nan_ |= v != v;"
+        init = pad = "(-SINGA_INF)"
+        store = lambda checked: ["yr[ow] = nan_ ? (SINGA_INF - SINGA_INF) : acc;"]  # noqa: E731
     else:
-        body.append(f"for (long long ow = 0; ow < {ow_n}LL; ++ow) yr[ow] = 0;")
-        body += _over_taps(t, geo, plane, None, "yr[ow] += v;")
+        update, init, pad = "acc += v;", f"({t})0", f"({t})0"
         inc = bool(attrs.get("count_include_pad", 0))
         # the taps a window counts: inside the input, or inside input and pads
         lo_h, hi_h = (-ph, h + eh) if inc else (0, h)
@@ -131,13 +194,28 @@ def pool(op, attrs, types, out):
         body += ["long long cnt_h = 0;",
                  f"for (long long r = 0; r < {kh}LL; ++r) {{",
                  f"  const long long ih = oh * {sh}LL - {ph}LL + r * {dh}LL;",
-                 f"  cnt_h += ih >= {lo_h}LL && ih < {hi_h}LL;", "}",
-                 f"for (long long ow = 0; ow < {ow_n}LL; ++ow) {{",
-                 "  long long cnt = 0;",
-                 f"  for (long long s = 0; s < {kw}LL; ++s) {{",
-                 f"    const long long iw = ow * {sw}LL - {pw}LL + s * {dw}LL;",
-                 f"    cnt += iw >= {lo_w}LL && iw < {hi_w}LL;", "  }",
-                 f"  yr[ow] /= ({t})(cnt_h * cnt);", "}"]
+                 f"  cnt_h += ih >= {lo_h}LL && ih < {hi_h}LL;", "}"]
+
+        def store(checked):
+            if not checked:  # every tap of the window is in the input
+                return [f"yr[ow] = acc / ({t}){kh * kw};"]
+            return ["long long cnt = 0;",
+                    f"for (long long s = 0; s < {kw}LL; ++s) {{",
+                    f"  const long long iw = ow * {sw}LL - {pw}LL + s * {dw}LL;",
+                    f"  cnt += iw >= {lo_w}LL && iw < {hi_w}LL;", "}",
+                    f"yr[ow] = acc / ({t})(cnt_h * cnt);"]
+    if kh * kw <= MAX_UNROLLED_TAPS:
+        body += _unrolled_taps(t, geo, plane, None, init, pad, update, store)
+    else:
+        body.append(f"for (long long ow = 0; ow < {ow_n}LL; ++ow) yr[ow] = {init};")
+        big = ("yr[ow] = (v > yr[ow] || v != v) ? v : yr[ow];" if op.name == "MaxPool"
+               else "yr[ow] += v;")
+        body += _over_taps(t, geo, plane, None, big)
+        if op.name != "MaxPool":
+            body.append(f"for (long long ow = 0; ow < {ow_n}LL; ++ow) {{")
+            body += ["  " + ln for ln in store(True)[:-1]]
+            body.append("  " + store(True)[-1].replace("acc", "yr[ow]"))
+            body.append("}")
     note = f"{kh}x{kw} window stride {sh},{sw} dilation {dh},{dw} pads {ph},{pw}"
     return _kernel(op, "maxpool" if op.name == "MaxPool" else "avgpool", {0: x}, out,
                    rows, body, note, kh * kw)
