@@ -138,6 +138,10 @@ class Dialect:
     simd: str = ""
     parallel_simd: str = ""
     inner_simd: str = ""  # SINGA_SIMD: marks an inner loop of a kernel body vectorisable
+    # opens a loop over rows ``i0`` of a kernel with rows (None: one flat loop,
+    # each item computing its row: on a GPU neighbouring threads take neighbouring
+    # columns, so loads stay coalesced)
+    row_loop: str | None = None
     declarations: str = ""  # after the includes (host: vector math)
 
     def preamble(self) -> str:
@@ -183,6 +187,7 @@ HOST = Dialect(
     simd="#pragma omp simd",
     parallel_simd="#pragma omp parallel for simd schedule(static)",
     inner_simd="_Pragma(\"omp simd\")",
+    row_loop="for (long long i0 = 0; i0 < {rows}LL; ++i0)",
     declarations=vector_math(),
 )
 

@@ -136,6 +136,46 @@ def index_code(shape, views) -> tuple[list, list]:
     return lines, exprs
 
 
+MIN_ROW = 16  # shortest innermost run worth a row of its own
+
+
+def row_code(shape, views):
+    """Rows for a broadcast loop: ``(inner, row lines, index expressions, constant)``
+    or None.  The innermost dim (after merging) is a row of ``inner`` columns
+    ``j``; the row lines find row ``i0``'s coordinates and each view's row base
+    once; a view that does not move along the row (a per-channel bias) is loaded
+    there too (``constant``), so the columns are a plain vectorisable stream.
+    None where every view is dense or broadcast everywhere (the flat loop is
+    already that), or the rows are short."""
+    shape, views = collapse(tuple(shape), views)
+    dense = contiguous_strides(shape)
+    if len(shape) < 2 or shape[-1] < MIN_ROW or all(
+            st == dense or not any(st) for _, st in views):
+        return None
+    inner = shape[-1]
+    outer = shape[:-1]
+    t, u = ("unsigned int", "u") if math.prod(outer) < (1 << 31) else ("long long", "LL")
+    lines = [f"{t} r_ = ({t})i0;"]
+    for d in range(len(outer) - 1, 0, -1):
+        lines.append(f"const {t} c{d} = r_ % {outer[d]}{u}; r_ /= {outer[d]}{u};")
+    lines.append(f"const {t} c0 = r_;")
+    exprs, constant = [], []
+    for k, (off, st) in enumerate(views):
+        if st == dense:
+            exprs.append("i" if off == 0 else f"({off}LL + i)")
+            constant.append(False)
+            continue
+        terms = [f"{off}LL"] + [f"c{d} * {s}LL" for d, s in enumerate(st[:-1]) if s]
+        lines.append(f"const long long b{k} = {' + '.join(terms)};")
+        if st[-1] == 0:
+            exprs.append(f"b{k}")
+            constant.append(True)
+        else:
+            exprs.append(f"b{k} + j" if st[-1] == 1 else f"b{k} + j * {st[-1]}LL")
+            constant.append(False)
+    return inner, lines, exprs, constant
+
+
 # ------------------------------------------------------------------ builders
 
 def _body(op_name, attrs, in_types, out_type):
@@ -206,11 +246,21 @@ def elementwise_kernel(op_name, attrs, in_types, out_type, loc="", views=None, g
             return None
         else:
             vs.append(broadcast_view(t.shape, out_shape))
-    coords, idx = index_code(out_shape, vs)
-    loads = [f"const {dialect.compute_ctype(dts[r])} v{r} = "
-             f"{dialect.load(dts[r], f'a{r}[{e}]')};" for r, e in zip(order, idx)]
     odt = out_type.dtype
-    body = coords + loads + lines + [f"y[i] = {dialect.store(odt, f't{len(steps) - 1}')};"]
+    store = [f"y[i] = {dialect.store(odt, f't{len(steps) - 1}')};"]
+    rows = row_code(out_shape, vs)
+    row_body, inner = [], 0
+    if rows is not None:
+        inner, row_body, idx, constant = rows
+        loads = [f"const {dialect.compute_ctype(dts[r])} v{r} = "
+                 f"{dialect.load(dts[r], f'a{r}[{e}]')};" for r, e in zip(order, idx)]
+        row_body += [ld for ld, c in zip(loads, constant) if c]
+        body = [ld for ld, c in zip(loads, constant) if not c] + lines + store
+    else:
+        coords, idx = index_code(out_shape, vs)
+        loads = [f"const {dialect.compute_ctype(dts[r])} v{r} = "
+                 f"{dialect.load(dts[r], f'a{r}[{e}]')};" for r, e in zip(order, idx)]
+        body = coords + loads + lines + store
     params = [Param(f"a{r}", dts[r]) for r in order] + [Param("y", odt, output=True)]
     names = [s[0] for s in steps]
     if op_name == "FusedElementwise":
@@ -222,4 +272,4 @@ def elementwise_kernel(op_name, attrs, in_types, out_type, loc="", views=None, g
     shapes = [f"a{r}: {in_types[r]}" for r in order] + [f"y: {out_type} ({n} items)"]
     sources = tuple(s for s in (loc or "").split(" + ") if s)
     return Kernel(snake(group) if views else default, group, sources, params, order, n, body,
-                  shapes, out_shape, simd=True)
+                  shapes, out_shape, simd=True, inner=inner, row_body=row_body)

@@ -52,6 +52,11 @@ class Kernel:
     out_shape: tuple = ()
     parallel: bool = True  # whether work items may run on several host threads
     simd: bool = False  # items are independent straight-line code: vectorise across them
+    # rows of ``inner`` items: ``row_body`` (C lines of row ``i0``) runs once per row
+    # where the dialect nests the loops (host), per item where it does not (CUDA);
+    # ``body`` then sees ``i`` and its column ``j``
+    inner: int = 0
+    row_body: list = field(default_factory=list)
     inplace: int | None = None  # index of the input param the output overwrites
     name: str = ""
     work: int = 0  # elements all items touch together (default n): when threads pay
@@ -66,6 +71,7 @@ class Kernel:
         """What makes two kernels the same code (identical kernels are rendered once)."""
         ps = ",".join(f"{p.name}:{p.dtype.short}:{int(p.output)}" for p in self.params)
         return (f"{self.base}|{ps}|{self.n}|{self.out_shape}|{self.inplace}|{self.simd}|"
+                + f"{self.inner}|" + "\n".join(self.row_body) + "|"
                 + "\n".join(self.body))
 
     @property
@@ -94,6 +100,25 @@ def render(k: Kernel, d: Dialect) -> str:
         params.append(f"{const}{STORAGE[p.dtype]}*{restrict} {p.name}")
     lines.append(f"{d.kernel_prefix} {k.name}({', '.join(params)}) {{")
     threads = d.parallel and max(k.n, k.work) >= d.parallel_min and k.parallel and k.n > 1
+    if k.inner:
+        rows = k.n // k.inner
+        if d.row_loop:  # nested: the row's lines once, the columns vectorised
+            if threads and rows > 1:
+                lines.append(f"  {d.parallel}")
+            lines.append(f"  {d.row_loop.format(rows=rows)} {{")
+            lines += [f"    {s}" for s in k.row_body]
+            lines.append(f"    {d.simd}")
+            lines.append(f"    for (long long j = 0; j < {k.inner}LL; ++j) {{")
+            lines.append(f"      const long long i = i0 * {k.inner}LL + j;")
+            lines += [f"      {s}" for s in k.body]
+            lines += ["    }", "  }", "}"]
+            return "\n".join(lines) + "\n"
+        # flat: every item finds its row and column
+        lines.append(f"  {d.loop.format(n=k.n)} {{")
+        lines.append(f"    const long long i0 = i / {k.inner}LL, j = i % {k.inner}LL;")
+        lines += [f"    {s}" for s in k.row_body + k.body]
+        lines += ["  }", "}"]
+        return "\n".join(lines) + "\n"
     if k.simd and d.simd:
         lines.append("  " + (d.parallel_simd if threads else d.simd))
     elif threads:

@@ -105,7 +105,9 @@ def test_table_kernels_compile_with_nvrtc():
 DTYPES = [DType.FLOAT, DType.DOUBLE, DType.FLOAT16, DType.BFLOAT16, DType.INT8, DType.INT16,
           DType.INT32, DType.INT64, DType.UINT8, DType.UINT16, DType.UINT32, DType.UINT64]
 SHAPES = [((3, 5, 7), (3, 5, 7)), ((3, 1, 7), (5, 1)), ((1, 7), (3, 5, 1)), ((0, 3), (3,)),
-          ((), ()), ((2, 3), ()), ((65537,), (1,))]
+          ((), ()), ((2, 3), ()), ((65537,), (1,)),
+          # rows (elementwise.row_code): a per-row constant, a row vector, both broadcast
+          ((4, 3, 17), (3, 1)), ((2, 1, 40), (5, 40)), ((1, 20), (7, 1))]
 
 
 def _values(shape, dt, rng):
@@ -156,6 +158,7 @@ def test_sweep_covers_every_dtype_and_shape():
     seen = {(k.params[-1].dtype, ref.shape) for k, _, ref in samples}
     assert {dt for dt, _ in seen} >= set(DTYPES)
     assert {(3, 5, 7), (0, 3), (), (65537,)} <= {s for _, s in seen}
+    assert {ref.shape for k, _, ref in samples if k.inner} >= {(4, 3, 17), (2, 5, 40), (7, 20)}
 
 
 def test_sweep_matches_compute():
