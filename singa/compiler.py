@@ -34,6 +34,7 @@ def _pass_table(fold_params: bool) -> dict:
         "fold_batchnorm": P.FoldBatchNorm,
         "bool_to_int32": P.BoolToInt32,
         "lower_conv": P.LowerConv,
+        "lower_batchnorm": P.LowerBatchNorm,
         "plan_memory": P.PlanMemory,
     }
     try:
@@ -47,7 +48,7 @@ def _pass_table(fold_params: bool) -> dict:
 
 #: Pass names ``compile(passes=[...])`` accepts.
 PASSES = ("infer_shapes", "fold_constants", "eliminate_dead_code", "fold_batchnorm",
-          "lower_conv", "bool_to_int32", "fuse", "plan_memory")
+          "lower_conv", "lower_batchnorm", "bool_to_int32", "fuse", "plan_memory")
 
 
 def resolve_passes(passes, fold_params: bool = True):

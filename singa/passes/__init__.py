@@ -14,3 +14,4 @@ from .bool_to_int32 import BoolToInt32  # noqa: F401
 from .plan_memory import PlanMemory, MemoryPlan  # noqa: F401
 from .fuse import Fuse  # noqa: F401
 from .lower_conv import LowerConv  # noqa: F401
+from .lower_batchnorm import LowerBatchNorm  # noqa: F401

@@ -9,6 +9,12 @@ An op is folded, i.e. replaced by constants holding its results, when
   stored as ONNX initializers, are never trained and always fold), or
 - it is ``Shape``/``Size`` of a value whose type is static.
 
+``small_params`` (elements) also lets float params up to that size fold: the
+kernel targets fold BatchNormalization's per-channel arithmetic this way; the
+executor compares such weights with its snapshot on every run, which costs
+little at that size (a Conv weight folded the same way would cost a pass over
+it per run).
+
 Results over ``max_elements`` elements are not materialised (an Expand or
 ConstantOfShape of a constant can be far larger than what it saves).  After
 folding, types are re-inferred so that consumers see the now-known values
@@ -32,15 +38,18 @@ _SHAPE_ONLY = ("Shape", "Size")
 class FoldConstants(Pass):
     name = "fold_constants"
 
-    def __init__(self, fold_params: bool = False, max_elements: int = 1 << 20):
+    def __init__(self, fold_params: bool = False, max_elements: int = 1 << 20,
+                 small_params: int = 0):
         self.fold_params = fold_params
         self.max_elements = max_elements
+        self.small_params = small_params
 
     def _foldable(self, v) -> bool:
         if v is None or v.kind == "const":
             return True
         if v.kind == "param":
-            return self.fold_params or v.type is None or not v.type.dtype.is_float
+            return (self.fold_params or v.type is None or not v.type.dtype.is_float
+                    or (v.type.is_static and int(np.prod(v.type.shape)) <= self.small_params))
         return False
 
     def _too_big(self, t: TensorType | None) -> bool:

@@ -139,9 +139,12 @@ def test_input_errors_name_input_and_types():
         rep.run({"y": xs(1)})
 
 
-def test_tensor_map_in_place_and_rebound_updates_are_seen():
+@pytest.mark.parametrize("target", ["numpy", "c"])
+def test_tensor_map_in_place_and_rebound_updates_are_seen(target):
+    """On "c" the BatchNormalization statistics are folded (small weights, compared
+    on every run): an in-place change must still reach the next run."""
     m = cnn_model()
-    rep = sonnx.prepare(m)
+    rep = sonnx.prepare(m, target=target)
     assert list(rep.tensor_map) == [t.name for t in m.graph.initializer]
     assert all(isinstance(t, Tensor) for t in rep.tensor_map.values())
     x = xs(3)
@@ -149,6 +152,10 @@ def test_tensor_map_in_place_and_rebound_updates_are_seen():
     rep.tensor_map["conv.W"].data *= 2  # in place
     rep.tensor_map["fc.b"].data = rep.tensor_map["fc.b"].data + 1  # rebound
     rep.tensor_map["bn.var"].data[:] = 4.0
+    np.testing.assert_allclose(tensor.to_numpy(rep.run([x])[0]),
+                               ort_run(with_weights(m, rep.tensor_map), {"x": x})[0],
+                               rtol=1e-5, atol=1e-6)
+    rep.tensor_map["bn.mean"].data[0] += 0.5  # one element, in place
     np.testing.assert_allclose(tensor.to_numpy(rep.run([x])[0]),
                                ort_run(with_weights(m, rep.tensor_map), {"x": x})[0],
                                rtol=1e-5, atol=1e-6)
