@@ -1,6 +1,6 @@
 """lower_conv: a Conv as columns, one matrix product and a bias Add (kernel targets).
 
-``Conv(x, W, b)`` with group 1 on 32- or 64-bit floats and static shapes becomes
+``Conv(x, W, b)`` on 32- or 64-bit floats and static shapes becomes
 
     %col = Im2Col(%x) {kernel_shape, strides, dilations, pads}   : (N, C*K, P)
     %wm  = Reshape(%W, [M, C*K])
@@ -9,12 +9,14 @@
     %out = Add(%out, Reshape(%b, [M, 1, ...]))                    (with a bias)
 
 (a 1x1 window at stride 1 without pads needs no columns: ``Reshape(x, [N, C, P])``).
+With G groups the columns are (N, G, C/G*K, P), the weight (G, M/G, C/G*K) and
+the product (N, G, M/G, P), batched over images and groups.
 On the ``c`` and ``cuda`` targets the columns are a generated kernel, the
 product one BLAS call writing into the arena, and the bias Add joins the
 activation after it in one fused elementwise kernel that runs in place, which
 the NumPy Conv (columns by strided copies, a bias pass, an activation pass)
-cannot.  Grouped and depthwise convolutions, 16-bit floats and 3-D windows are
-left alone (depthwise ones have their own kernel).
+cannot.  Depthwise convolutions (their own window kernel) and 16-bit floats are
+left alone.
 """
 
 from __future__ import annotations
@@ -56,8 +58,8 @@ class LowerConv(Pass):
             return False
         attrs = OPS["Conv"].attrs(conv.attrs)
         g = _ConvGeom("Conv", x.type.shape, w.type.shape, attrs)
-        if g.g != 1 or g.n == 0 or g.p == 0:
-            return False
+        if (g.g == g.c and g.m % g.c == 0) or g.n == 0 or g.p == 0:
+            return False  # depthwise: a window kernel of its own
 
         def shape(*dims):
             return graph.add_const(np.array(dims, np.int64))
@@ -65,17 +67,20 @@ class LowerConv(Pass):
         def add(name, operands, attrs=None, names=()):
             return new_op(graph, name, operands, attrs, conv.loc, names, before=conv).results[0]
 
-        ck = g.c * g.kk
+        ck = g.c // g.g * g.kk  # rows of one group's columns
         trivial = (all(k == 1 for k in g.kernel) and all(s == 1 for s in g.strides)
                    and not any(g.pb) and not any(g.pe))
+        lead = (g.n,) if g.g == 1 else (g.n, g.g)
         if trivial:
-            col = add("Reshape", [x, shape(g.n, g.c, g.p)])
+            col = add("Reshape", [x, shape(*lead, ck, g.p)])
         else:
             col = add("Im2Col", [x], {"kernel_shape": list(g.kernel),
                                       "strides": list(g.strides),
                                       "dilations": list(g.dilations),
                                       "pads": list(g.pb) + list(g.pe)})
-        wm = add("Reshape", [w, shape(g.m, ck)])
+            if g.g > 1:  # group-major rows: (N, G, C/G*K, P)
+                col = add("Reshape", [col, shape(*lead, ck, g.p)])
+        wm = add("Reshape", [w, shape(*lead[1:], g.m // g.g, ck)])
         y = add("MatMul", [wm, col])
         names = () if b is not None else (res.name,)
         out = add("Reshape", [y, shape(*res.type.shape)], names=names)

@@ -58,6 +58,9 @@ CASES = [
     ("[3,4,6,6]", "[2,4,1,1]", "[3,2,6,6]", "{kernel_shape=[1,1]}"),
     ("[2,4,11]", "[3,4,4]", "[2,3,4]", "{kernel_shape=[4], pads=[2,1], strides=[3]}"),
     ("[1,2,5,5]", "[3,2,3,3]", "[1,3,5,5]", "{auto_pad=\"SAME_UPPER\", kernel_shape=[3,3]}"),
+    ("[2,6,7,7]", "[4,3,3,3]", "[2,4,5,5]", "{group=2, kernel_shape=[3,3]}"),
+    ("[1,6,5,5]", "[9,2,1,1]", "[1,9,5,5]", "{group=3, kernel_shape=[1,1]}"),
+    ("[2,4,9]", "[8,2,3]", "[2,8,5]", "{group=2, kernel_shape=[3], pads=[1,1], strides=[2]}"),
 ]
 
 
@@ -78,11 +81,12 @@ def test_one_by_one_needs_no_columns():
     assert [op.name for op in g.ops] == ["Reshape", "Reshape", "MatMul", "Reshape"]
 
 
-@pytest.mark.parametrize("t,w,attrs", [
-    ("f32", "[4,1,3,3]", "{group=4, kernel_shape=[3,3]}"),  # depthwise: its own kernel
-    ("f16", "[4,4,3,3]", "{kernel_shape=[3,3]}"),  # 16-bit: NumPy's GEMM path
+@pytest.mark.parametrize("t,w,y,attrs", [
+    ("f32", "[4,1,3,3]", "[1,4,3,3]", "{group=4, kernel_shape=[3,3]}"),  # depthwise kernel
+    ("f32", "[8,1,3,3]", "[1,8,3,3]", "{group=4, kernel_shape=[3,3]}"),  # multiplier 2
+    ("f16", "[4,4,3,3]", "[1,4,3,3]", "{kernel_shape=[3,3]}"),  # 16-bit: NumPy's GEMM path
 ])
-def test_left_alone(t, w, attrs):
+def test_left_alone(t, w, y, attrs):
     dt = np.float16 if t == "f16" else np.float32
-    run_pass(LowerConv(), _text("[1,4,5,5]", w, "[1,4,3,3]", attrs, False, t),
+    run_pass(LowerConv(), _text("[1,4,5,5]", w, y, attrs, False, t),
              _data(w, False, dt), expect_changed=False)
