@@ -35,6 +35,7 @@ def _pass_table(fold_params: bool) -> dict:
         "bool_to_int32": P.BoolToInt32,
         "lower_conv": P.LowerConv,
         "lower_batchnorm": P.LowerBatchNorm,
+        "strength_reduce": P.StrengthReduce,
         "plan_memory": P.PlanMemory,
     }
     try:
@@ -47,7 +48,8 @@ def _pass_table(fold_params: bool) -> dict:
 
 
 #: Pass names ``compile(passes=[...])`` accepts.
-PASSES = ("infer_shapes", "fold_constants", "eliminate_dead_code", "fold_batchnorm",
+PASSES = ("infer_shapes", "fold_constants", "strength_reduce", "eliminate_dead_code",
+          "fold_batchnorm",
           "lower_conv", "lower_batchnorm", "bool_to_int32", "fuse", "plan_memory")
 
 

@@ -15,3 +15,4 @@ from .plan_memory import PlanMemory, MemoryPlan  # noqa: F401
 from .fuse import Fuse  # noqa: F401
 from .lower_conv import LowerConv  # noqa: F401
 from .lower_batchnorm import LowerBatchNorm  # noqa: F401
+from .strength_reduce import StrengthReduce  # noqa: F401

@@ -144,9 +144,10 @@ class Executor:
         if self.passes is not None:
             return list(self.passes() if callable(self.passes) else self.passes)
         from ..passes import (EliminateDeadCode, FoldBatchNorm, FoldConstants, InferShapes,
-                              PlanMemory)
+                              PlanMemory, StrengthReduce)
 
-        ps = [InferShapes(), FoldConstants(fold_params=self.fold_params), EliminateDeadCode()]
+        ps = [InferShapes(), FoldConstants(fold_params=self.fold_params), StrengthReduce(),
+              EliminateDeadCode()]
         if self.fold_params:
             ps += [FoldBatchNorm(), EliminateDeadCode()]
         if self.target != "numpy":
