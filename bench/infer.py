@@ -11,13 +11,13 @@ The torchvision graphs get their weights from ``tests/e2e/models/weights.py``.
 
 For each model and the same random input: ``prepare`` time (import; the plan
 is built on the first run, reported as ``first``), the median of ``--runs``
-timed runs after one warm-up for singa and for onnxruntime, run alternately
-(singa, ort, singa, ort...) so that both see the same machine, and the ratio
+timed runs after one warm-up for singa and for onnxruntime, taking turns in the
+same process (see ``alternate``) so that both see the same machine, and the ratio
 singa / onnxruntime.  ``--threads N`` limits both to N threads (BLAS, OpenMP,
 onnxruntime's intra-op pool); default: the machine's.  ``--target`` picks
 singa's code-generation target (default: its default for the CPU).
 
-    python bench/infer.py [--runs 5] [--batch 1] [--threads 1] [--target c]
+    python bench/infer.py [--runs 5] [--batch 1] [--threads 1] [--target c] [--block 3]
                           [--models resnet50 tv_resnet18 zoo_bert ...] [--json F]
 """
 
@@ -117,21 +117,31 @@ def inputs_for(m: onnx.ModelProto, batch: int, seed: int = 0) -> dict:
     return feeds
 
 
-def alternate(fns, runs: int) -> list:
-    """Median seconds of each of ``fns``, run in turn ``runs`` times after a warm-up."""
+def alternate(fns, runs: int, block: int = 3) -> list:
+    """Median seconds of each of ``fns``, taking turns: each turn runs one function
+    once untimed, then ``block`` timed runs, until each has ``runs`` timings.
+
+    The untimed run absorbs what the other runtime left behind: both keep
+    worker threads spinning for a while after a run (onnxruntime's intra-op pool,
+    OpenBLAS), and on a small machine the first run after a switch shares its
+    cores with them.  ``block=1`` with no untimed run is plain alternation
+    (``--block 0``)."""
     for fn in fns:
         fn()
     ts = [[] for _ in fns]
-    for _ in range(runs):
+    while len(ts[0]) < runs:
         for k, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            fn()
-            ts[k].append(time.perf_counter() - t0)
-    return [statistics.median(t) for t in ts]
+            if block:
+                fn()
+            for _ in range(max(block, 1)):
+                t0 = time.perf_counter()
+                fn()
+                ts[k].append(time.perf_counter() - t0)
+    return [statistics.median(t[:runs]) for t in ts]
 
 
 def bench(name: str, m: onnx.ModelProto, runs: int, batch: int, threads=None,
-          target=None) -> dict:
+          target=None, block: int = 3) -> dict:
     import onnxruntime as ort
 
     feeds = inputs_for(m, batch)
@@ -153,7 +163,8 @@ def bench(name: str, m: onnx.ModelProto, runs: int, batch: int, threads=None,
     sess = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
     t_ort_session = time.perf_counter() - t0
     ref = sess.run(None, feeds)
-    t_singa, t_ort = alternate([lambda: rep.run(xs), lambda: sess.run(None, feeds)], runs)
+    t_singa, t_ort = alternate([lambda: rep.run(xs), lambda: sess.run(None, feeds)], runs,
+                               block)
     err = max(float(np.max(np.abs(np.asarray(o.data, np.float64) - r)) / max(np.max(np.abs(r)), 1e-30))
               for o, r in zip(out, ref))
     return {"model": name, "batch": batch, "prepare_s": t_prepare, "first_run_s": t_first,
@@ -173,6 +184,8 @@ def main(argv=None) -> int:
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--threads", type=int, help="threads for both (default: the machine's)")
+    p.add_argument("--block", type=int, default=3,
+                   help="timed runs per turn after one untimed run (0: plain alternation)")
     p.add_argument("--target", choices=["numpy", "c"], help="singa's target")
     p.add_argument("--models", nargs="*", help="subset (light names, tv_<name>, zoo_<name>)")
     p.add_argument("--json", help="also write the results here")
@@ -187,12 +200,14 @@ def main(argv=None) -> int:
         p.error(f"unknown models {unknown}; known: {sorted(loaders)}")
     head = (f"{'model':<24}{'prepare':>9}{'first':>9}{'singa':>9}{'ort':>9}{'ratio':>8}"
             f"{'rel_err':>10}")
-    print(f"batch {args.batch}, median of {args.runs} alternating runs, seconds; threads "
+    print(f"batch {args.batch}, median of {args.runs} runs taken in turns of {args.block} "
+          f"after an untimed one, seconds; threads "
           f"{args.threads or 'default'}; singa target {rep_target(args.target)}")
     print(head)
     results = []
     for n in names:
-        r = bench(n, loaders[n](), args.runs, args.batch, args.threads, args.target)
+        r = bench(n, loaders[n](), args.runs, args.batch, args.threads, args.target,
+                  args.block)
         results.append(r)
         print(f"{n:<24}{r['prepare_s']:9.3f}{r['first_run_s']:9.3f}{r['singa_s']:9.3f}"
               f"{r['ort_s']:9.3f}{r['ratio']:8.2f}{r['rel_err']:10.1e}", flush=True)

@@ -9,8 +9,9 @@ An op is folded, i.e. replaced by constants holding its results, when
   stored as ONNX initializers, are never trained and always fold), or
 - it is ``Shape``/``Size`` of a value whose type is static.
 
-``small_params`` (elements) also lets float params up to that size fold: the
-kernel targets fold BatchNormalization's per-channel arithmetic this way; the
+``small_params`` (elements) also lets float vectors (rank 0 or 1) up to that
+size fold: the kernel targets fold BatchNormalization's per-channel arithmetic
+this way, while matrices and convolution weights stay live; the
 executor compares such weights with its snapshot on every run, which costs
 little at that size (a Conv weight folded the same way would cost a pass over
 it per run).
@@ -49,7 +50,8 @@ class FoldConstants(Pass):
             return True
         if v.kind == "param":
             return (self.fold_params or v.type is None or not v.type.dtype.is_float
-                    or (v.type.is_static and int(np.prod(v.type.shape)) <= self.small_params))
+                    or (v.type.is_static and len(v.type.shape) <= 1
+                        and int(np.prod(v.type.shape)) <= self.small_params))
         return False
 
     def _too_big(self, t: TensorType | None) -> bool:

@@ -11,9 +11,9 @@ from singa.errors import TargetError
 CPU = device.get_default_device()
 
 
-def test_default_on_the_cpu_is_numpy(monkeypatch):
+def test_default_on_the_cpu_is_c(monkeypatch):
     monkeypatch.delenv("SINGA_TARGET", raising=False)
-    assert T.resolve(None, CPU) == "numpy"
+    assert T.resolve(None, CPU) == "c"
 
 
 def test_environment_overrides_the_default_not_an_explicit_target(monkeypatch):
@@ -21,6 +21,8 @@ def test_environment_overrides_the_default_not_an_explicit_target(monkeypatch):
     assert T.resolve(None, CPU) == "c"
     assert T.resolve("numpy", CPU) == "numpy"
     monkeypatch.setenv("SINGA_TARGET", "cuda")  # no GPU here: the device's default
+    assert T.resolve(None, CPU) == "c"
+    monkeypatch.setenv("SINGA_TARGET", "numpy")
     assert T.resolve(None, CPU) == "numpy"
 
 
