@@ -270,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--device", default="CPU")
     c.add_argument("--target", choices=("numpy", "c", "cuda"), default=None,
                    help="code generation target (default: $SINGA_TARGET, else cuda on a GPU, "
-                        "numpy on the CPU)")
+                        "c on the CPU)")
     c.add_argument("--emit-c", metavar="DIR", help="write every generated kernel as host C")
     c.add_argument("--emit-cuda", metavar="DIR", help="write every generated kernel as CUDA C")
     c.set_defaults(func=cmd_compile)

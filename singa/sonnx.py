@@ -170,7 +170,7 @@ def prepare(model, device="CPU", **kwargs) -> SingaRep:
     BatchNorm into Conv; changed weights are still noticed and re-folded),
     ``fuse`` (elementwise chains as one step), ``verify``, ``check``, ``dump_dir``
     (see :class:`~singa.runtime.executor.Executor`), ``target`` ('numpy', 'c' or
-    'cuda'; default ``$SINGA_TARGET``, else 'cuda' on a GPU and 'numpy' on the CPU).
+    'cuda'; default ``$SINGA_TARGET``, else 'cuda' on a GPU and 'c' on the CPU).
     Unknown options are ignored (the ONNX backend test passes its own).
     Raises ModelError / UnsupportedOpError / ExternalDataError for bad models.
     """
