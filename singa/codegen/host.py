@@ -46,6 +46,36 @@ def compiler() -> str | None:
     return None
 
 
+def usable() -> str | None:
+    """Why the host dialect cannot run here (no compiler, or one that cannot
+    build an OpenMP shared library with our flags, e.g. clang without libomp),
+    or None when it can."""
+    cc = compiler()
+    if cc is None:
+        return "no C compiler found"
+    return _builds(cc)
+
+
+@functools.lru_cache(maxsize=None)
+def _builds(cc: str) -> str | None:
+    source = ("void singa_probe(const float* a, float* y, long long n) {\n"
+              "#pragma omp parallel for simd\n"
+              "  for (long long i = 0; i < n; ++i) y[i] = a[i] + 1.0f;\n}\n")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            src, out = os.path.join(tmp, "probe.c"), os.path.join(tmp, "probe.so")
+            with open(src, "w", encoding="utf-8") as f:
+                f.write(source)
+            r = subprocess.run([cc, *FLAGS, src, "-o", out, "-lm"], capture_output=True,
+                               text=True, timeout=120)
+            if r.returncode != 0:
+                return f"{os.path.basename(cc)} cannot build the kernels: {r.stderr.strip()[:200]}"
+            ctypes.CDLL(out)
+    except Exception as e:
+        return f"{os.path.basename(cc)} cannot build the kernels: {type(e).__name__}: {e}"
+    return None
+
+
 @functools.lru_cache(maxsize=None)
 def _compiler_id(cc: str) -> str:
     try:

@@ -8,7 +8,8 @@
 The default is ``cuda`` on a GPU and ``c`` on the CPU (faster than ``numpy`` on
 every model of ``bench/infer.py``); the environment variable ``SINGA_TARGET``
 overrides the default (not an explicit ``target=``), so any test suite runs on
-any target.  Without a C compiler the ``c`` target warns once and uses ``numpy``.
+any target.  Without a C compiler (or with one that cannot build the kernels,
+e.g. no OpenMP) the ``c`` target warns once and uses ``numpy``.
 """
 
 from __future__ import annotations
@@ -42,12 +43,13 @@ def resolve(target, device) -> str:
         default = "cuda" if device.kind == "cuda" else "c"
         chosen = env if env and _fits(env, device) else default
     if chosen == "c":
-        from .host import compiler
+        from .host import usable
 
-        if compiler() is None:
+        why = usable()
+        if why is not None:
             if not _warned:
                 _warned.append(True)
-                warnings.warn("singa: no C compiler found; the 'c' target runs the NumPy plan",
+                warnings.warn(f"singa: {why}; the 'c' target runs the NumPy plan",
                               RuntimeWarning, stacklevel=3)
             return "numpy"
     return chosen

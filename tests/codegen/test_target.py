@@ -45,6 +45,20 @@ def test_without_a_c_compiler_c_warns_and_runs_numpy(monkeypatch):
         assert T.resolve("c", CPU) == "numpy"
 
 
+def test_a_compiler_that_cannot_build_the_kernels_warns_and_runs_numpy(monkeypatch, tmp_path):
+    """A compiler is found but fails on our flags (here: a script that always fails)."""
+    from singa.codegen import host
+
+    fake = tmp_path / "cc"
+    fake.write_text("#!/bin/sh\necho 'unsupported option -fopenmp' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(host, "compiler", lambda: str(fake))
+    monkeypatch.delenv("SINGA_TARGET", raising=False)
+    monkeypatch.setattr(T, "_warned", [])
+    with pytest.warns(RuntimeWarning, match="cannot build the kernels.*-fopenmp"):
+        assert T.resolve(None, CPU) == "numpy"
+
+
 def test_kernels_are_cached_under_singa_cache_dir(monkeypatch, tmp_path):
     import numpy as np
     from onnx import TensorProto as P
