@@ -16,10 +16,12 @@ Arenas are taken from a per-plan pool for one run and given back after it, so
 threads running one plan never share one.
 
 Segments.  A run of consecutive kernel steps whose operands all sit at fixed
-addresses (constants, the arena) does the same launches with the same
-pointers on every run.  On ``cuda`` such a segment is captured once per arena
-as a CUDA graph and replayed; on ``c`` its calls are recorded once as
-(function, pointers) and replayed without the per-step Python work.
+addresses (constants, the arena, views of those) does the same launches with
+the same pointers on every run.  On ``cuda`` such a segment (of two kernels or
+more) is captured once per arena as a CUDA graph and replayed; on ``c`` its
+calls (one or more) are recorded once as (function, pointers) and replayed
+without the launcher's per-call checks.  Views (Reshape...) of fixed arrays
+inside a segment are made once per arena.
 """
 
 from __future__ import annotations
@@ -104,27 +106,39 @@ def _aliased_inputs(step) -> list:
     return [i for i in step.inputs if i is not None]
 
 
+# kernels a segment needs to be worth recording: on the host a single recorded
+# call already skips the launcher's per-call checks; a CUDA graph pays off from two
+MIN_KERNELS = {"c": 1, "cuda": 2}
+
+
 def _segments(plan) -> list:
-    """Maximal runs (first, stop) of two or more kernel steps that read and
-    write only fixed addresses."""
+    """Maximal runs (first, stop) of steps that read and write only fixed
+    addresses: generated kernels, and views (Reshape...) of fixed arrays, which
+    are made once per arena; each run holds at least ``MIN_KERNELS`` kernels."""
     fixed = {b.id for b in plan.buffers if b.kind == "const"}
-    runs, first = [], None
+    need = MIN_KERNELS.get(plan.target, 2)
+    runs, first, kernels = [], None, 0
+
+    def close(stop):
+        if first is not None and kernels >= need:
+            runs.append((first, stop))
+
     for s in plan.steps:
         k = s.kernel
         ins_fixed = all(i is None or i in fixed for i in s.inputs)
-        placed = s.index in plan.places or (k is not None and k.inplace is not None and
-                                            s.inputs[k.inputs[k.inplace]] in fixed)
+        view = getattr(s.compute, "static_view", False) and ins_fixed
+        placed = view or s.index in plan.places or (
+            k is not None and k.inplace is not None and s.inputs[k.inputs[k.inplace]] in fixed)
         if placed:  # its result has a fixed address, whatever its operands
             fixed.update(o for o in s.outputs if o is not None)
         # only generated kernels replay (a library call is not recorded)
-        if placed and ins_fixed and k is not None:
+        if placed and ins_fixed and (k is not None or view):
             first = s.index if first is None else first
+            kernels += k is not None
             continue
-        if first is not None and s.index - first >= 2:
-            runs.append((first, s.index))
-        first = None
-    if first is not None and len(plan.steps) - first >= 2:
-        runs.append((first, len(plan.steps)))
+        close(s.index)
+        first, kernels = None, 0
+    close(len(plan.steps))
     return runs
 
 
@@ -141,6 +155,7 @@ class Arena:
                 n *= d
             self.views[p.step] = self.memory[p.offset:p.offset + n].view(p.dtype).reshape(p.shape)
         self.replays: dict = {}  # segment first step -> replay
+        self.fixed_views: dict = {}  # step index -> its view of fixed memory (segments)
         self.stream = None  # the CUDA stream its graphs were captured on
 
 

@@ -351,13 +351,18 @@ def _run_segments(plan, env, xp, arena, check) -> None:
             def run(segment=segment):
                 for s in segment:
                     _step(plan, s, env, xp, views[s.index], check)
+                    if s.kernel is None:  # a view of fixed memory: the same every run
+                        arena.fixed_views[s.index] = env[s.outputs[0]]
             arena.replays[i] = _recorder(plan.target)(run, arena.stream)
         else:
             replay()
             for s in segment:  # the results are where the recorded calls wrote them
                 k = s.kernel
-                env[s.outputs[0]] = (views[s.index] if k.inplace is None
-                                     else env[s.inputs[k.inputs[k.inplace]]])
+                if k is None:
+                    env[s.outputs[0]] = arena.fixed_views[s.index]
+                else:
+                    env[s.outputs[0]] = (views[s.index] if k.inplace is None
+                                         else env[s.inputs[k.inputs[k.inplace]]])
                 for bid in s.frees:
                     env[bid] = None
         i = stop
