@@ -27,6 +27,12 @@ from .render import locate, module
 FLAGS = ("-O3", "-march=native", "-std=c11", "-fPIC", "-shared", "-fopenmp", "-fwrapv",
          "-fno-math-errno", "-w")
 _loaded: dict[str, ctypes.CDLL] = {}
+
+# OpenMP workers that spin after a parallel loop take the cores BLAS's threads
+# need next (plans 2x to 30x slower on two cores); they must sleep.  libgomp
+# reads this once, when the first library using it loads (a probe here, or a
+# plan's kernels), so it is set before any of them.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 _lock = threading.Lock()
 
 
@@ -111,9 +117,6 @@ def build(kernels) -> dict:
     key = hashlib.sha256("\n".join([source, cc, _compiler_id(cc), *FLAGS]).encode())
     folder = cache_dir()
     path = os.path.join(folder, key.hexdigest()[:24] + ".so")
-    # OpenMP workers that spin after a parallel loop take the core BLAS's
-    # threads need next (2x to 10x slower plans on two cores); they must sleep.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     with _lock:
         lib = _loaded.get(path)
         if lib is None:
