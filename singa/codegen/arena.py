@@ -30,6 +30,7 @@ import threading
 from dataclasses import dataclass
 
 from ..passes.plan_memory import assign_slots
+from .plan import nbytes
 
 ALIGN = 256  # bytes; enough for any vector load on either side
 
@@ -42,15 +43,6 @@ class Place:
     offset: int
     dtype: object  # numpy dtype
     shape: tuple
-
-
-def _nbytes(t) -> int:
-    if t is None or not t.is_static:
-        return 0
-    n = t.dtype.np.itemsize
-    for d in t.shape:
-        n *= d
-    return n
 
 
 def layout(plan) -> None:
@@ -78,11 +70,11 @@ def layout(plan) -> None:
         if len(s.outputs) != 1 or not (s.into or (k is not None and k.inplace is None)):
             continue
         o = s.outputs[0]
-        if o is None or o in outputs or _nbytes(buffers[o].type) == 0:
+        if o is None or o in outputs or nbytes(buffers[o].type) == 0:
             continue
         placed.append((s, o))
     slots, sizes = assign_slots([(s.index, end.get(o, s.index),
-                                  -(-_nbytes(buffers[o].type) // ALIGN) * ALIGN)
+                                  -(-nbytes(buffers[o].type) // ALIGN) * ALIGN)
                                  for s, o in placed])
     offsets, total = [], 0
     for n in sizes:

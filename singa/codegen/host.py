@@ -64,9 +64,15 @@ def usable() -> str | None:
 
 @functools.lru_cache(maxsize=None)
 def _builds(cc: str) -> str | None:
-    source = ("void singa_probe(const float* a, float* y, long long n) {\n"
-              "#pragma omp parallel for simd\n"
-              "  for (long long i = 0; i < n; ++i) y[i] = a[i] + 1.0f;\n}\n")
+    return _probe(cc, "void singa_probe(const float* a, float* y, long long n) {\n"
+                      "#pragma omp parallel for simd\n"
+                      "  for (long long i = 0; i < n; ++i) y[i] = a[i] + 1.0f;\n}\n")
+
+
+def _probe(cc: str, source: str) -> str | None:
+    """Build ``source`` into a shared library with the kernels' flags and load it:
+    None when that works, else why not."""
+    why = f"{os.path.basename(cc)} cannot build the kernels: "
     try:
         with tempfile.TemporaryDirectory() as tmp:
             src, out = os.path.join(tmp, "probe.c"), os.path.join(tmp, "probe.so")
@@ -75,10 +81,10 @@ def _builds(cc: str) -> str | None:
             r = subprocess.run([cc, *FLAGS, src, "-o", out, "-lm"], capture_output=True,
                                text=True, timeout=120)
             if r.returncode != 0:
-                return f"{os.path.basename(cc)} cannot build the kernels: {r.stderr.strip()[:200]}"
+                return why + r.stderr.strip()[:200]
             ctypes.CDLL(out)
     except Exception as e:
-        return f"{os.path.basename(cc)} cannot build the kernels: {type(e).__name__}: {e}"
+        return why + f"{type(e).__name__}: {e}"
     return None
 
 
@@ -148,20 +154,7 @@ def _vector_math_links(cc: str) -> bool:
             args = ", ".join(["a[i]"] * n_args)
             body.append(f"void call_{name}(const {t}* restrict a, {t}* restrict y) "
                         f"{{ for (int i = 0; i < 64; ++i) y[i] = ({name})({args}); }}")
-    source = HOST.preamble() + "\n".join(body) + "\n"
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            src, out = os.path.join(tmp, "probe.c"), os.path.join(tmp, "probe.so")
-            with open(src, "w", encoding="utf-8") as f:
-                f.write(source)
-            r = subprocess.run([cc, *FLAGS, src, "-o", out, "-lm"], capture_output=True,
-                               timeout=120)
-            if r.returncode != 0:
-                return False
-            ctypes.CDLL(out)
-        return True
-    except Exception:
-        return False
+    return _probe(cc, HOST.preamble() + "\n".join(body) + "\n") is None
 
 
 def _compile(cc, source, spans, folder, path) -> None:

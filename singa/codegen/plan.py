@@ -24,6 +24,16 @@ from ..ir.printer import format_attrs, format_type
 from ..ir.types import TensorType
 
 
+def nbytes(t) -> int:
+    """Bytes of a static TensorType (0 for None or a symbolic shape)."""
+    if t is None or not t.is_static:
+        return 0
+    n = t.dtype.np.itemsize
+    for d in t.shape:
+        n *= d
+    return n
+
+
 @dataclass
 class Buffer:
     """One array the plan reads or writes."""
@@ -149,14 +159,6 @@ class ExecutionPlan:
         Flatten, ...) move no bytes and launch nothing."""
         from ..ops import fused
         from .cpu import VIEW_OPS
-
-        def nbytes(t):
-            if t is None or not t.is_static:
-                return 0
-            n = t.dtype.np.itemsize
-            for d in t.shape:
-                n *= d
-            return n
 
         size = {b.id: nbytes(b.type) for b in self.buffers}
         launches = moved = op_launches = op_moved = 0

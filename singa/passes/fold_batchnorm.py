@@ -24,7 +24,7 @@ import numpy as np
 
 from ..ir.graph import Graph, Op, Value
 from ._util import new_op, unique_name
-from .manager import Pass
+from .manager import OpRewrite
 
 
 def _known(v: Value | None) -> bool:
@@ -32,17 +32,11 @@ def _known(v: Value | None) -> bool:
             and v.type is not None and v.type.dtype.is_float)
 
 
-class FoldBatchNorm(Pass):
+class FoldBatchNorm(OpRewrite):
+    op_name = "BatchNormalization"
     name = "fold_batchnorm"
 
-    def run(self, graph: Graph) -> bool:
-        changed = False
-        for bn in list(graph.ops):
-            if bn.name == "BatchNormalization" and self._fold(graph, bn):
-                changed = True
-        return changed
-
-    def _fold(self, graph: Graph, bn: Op) -> bool:
+    def rewrite(self, graph: Graph, bn: Op) -> bool:
         from ..ops import OPS
 
         attrs = OPS["BatchNormalization"].attrs(bn.attrs)

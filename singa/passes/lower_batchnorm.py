@@ -20,20 +20,14 @@ import numpy as np
 
 from ..ir.graph import Graph, Op
 from ._util import new_op
-from .manager import Pass
+from .manager import OpRewrite
 
 
-class LowerBatchNorm(Pass):
+class LowerBatchNorm(OpRewrite):
+    op_name = "BatchNormalization"
     name = "lower_batchnorm"
 
-    def run(self, graph: Graph) -> bool:
-        changed = False
-        for op in list(graph.ops):
-            if op.name == "BatchNormalization" and self._lower(graph, op):
-                changed = True
-        return changed
-
-    def _lower(self, graph: Graph, bn: Op) -> bool:
+    def rewrite(self, graph: Graph, bn: Op) -> bool:
         from ..ops import OPS
 
         attrs = OPS["BatchNormalization"].attrs(bn.attrs)

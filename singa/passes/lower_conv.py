@@ -26,24 +26,18 @@ import numpy as np
 from ..errors import IRError
 from ..ir.graph import Graph, Op
 from ._util import new_op
-from .manager import Pass
+from .manager import OpRewrite
 
 
 def _static(v) -> bool:
     return v is not None and v.type is not None and v.type.is_static
 
 
-class LowerConv(Pass):
+class LowerConv(OpRewrite):
+    op_name = "Conv"
     name = "lower_conv"
 
-    def run(self, graph: Graph) -> bool:
-        changed = False
-        for op in list(graph.ops):
-            if op.name == "Conv" and self._lower(graph, op):
-                changed = True
-        return changed
-
-    def _lower(self, graph: Graph, conv: Op) -> bool:
+    def rewrite(self, graph: Graph, conv: Op) -> bool:
         from ..ops import OPS
         from ..ops.conv import _ConvGeom
 

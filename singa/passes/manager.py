@@ -23,6 +23,23 @@ class Pass:
         return f"<{type(self).__name__} {self.name}>"
 
 
+class OpRewrite(Pass):
+    """A pass that offers each op named ``op_name`` (in order, over a snapshot of
+    the op list) to ``rewrite(graph, op)``, which returns whether it replaced it."""
+
+    op_name = ""
+
+    def run(self, graph: Graph) -> bool:
+        changed = False
+        for op in list(graph.ops):
+            if op.name == self.op_name and self.rewrite(graph, op):
+                changed = True
+        return changed
+
+    def rewrite(self, graph: Graph, op) -> bool:
+        raise NotImplementedError
+
+
 class PassManager:
     """Runs passes in order, verifying after each and optionally dumping the IR.
 

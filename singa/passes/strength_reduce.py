@@ -18,18 +18,12 @@ import numpy as np
 
 from ..ir.graph import Graph, Op
 from ._util import new_op
-from .manager import Pass
+from .manager import OpRewrite
 
 
-class StrengthReduce(Pass):
+class StrengthReduce(OpRewrite):
+    op_name = "Pow"
     name = "strength_reduce"
-
-    def run(self, graph: Graph) -> bool:
-        changed = False
-        for op in list(graph.ops):
-            if op.name == "Pow" and self._pow(graph, op):
-                changed = True
-        return changed
 
     @staticmethod
     def _exponent(v) -> int | None:
@@ -41,7 +35,7 @@ class StrengthReduce(Pass):
         k = float(e.reshape(()))
         return int(k) if k in (1.0, 2.0, 3.0, 4.0) else None
 
-    def _pow(self, graph: Graph, op: Op) -> bool:
+    def rewrite(self, graph: Graph, op: Op) -> bool:
         x, e = op.operands[0], op.operands[1]
         res = op.results[0]
         k = self._exponent(e)
