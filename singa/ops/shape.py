@@ -331,10 +331,7 @@ def _concat_adapt(attrs, opset):
     return attrs, {}
 
 
-@defop("Concat", pattern=Pattern.INJECTIVE, infer=_concat_infer, grad=_concat_grad, since=1,
-       adapt=_concat_adapt)
-def _concat(xp, inputs, attrs):
-    """The inputs joined along ``axis``."""
+def _concat_axis(inputs, attrs) -> int:
     rank = inputs[0].ndim
     axis = norm_axis(attrs["axis"], rank, "Concat")
     for x in inputs:
@@ -342,7 +339,18 @@ def _concat(xp, inputs, attrs):
                                  if i != axis):
             raise ShapeError(f"Concat: shapes {[tuple(y.shape) for y in inputs]} differ "
                              f"outside axis {axis}")
-    return [xp.concatenate(inputs, axis=axis)]
+    return axis
+
+
+def _concat_into(xp, inputs, attrs, out):
+    return [xp.concatenate(inputs, axis=_concat_axis(inputs, attrs), out=out)]
+
+
+@defop("Concat", pattern=Pattern.INJECTIVE, infer=_concat_infer, grad=_concat_grad, since=1,
+       adapt=_concat_adapt, into=_concat_into)
+def _concat(xp, inputs, attrs):
+    """The inputs joined along ``axis``."""
+    return [xp.concatenate(inputs, axis=_concat_axis(inputs, attrs))]
 
 
 def _split_sizes(op, dim, split, attrs):
