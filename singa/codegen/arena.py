@@ -2,7 +2,7 @@
 segments of steps that replay without Python.
 
 Arena.  Every kernel step whose result is a temporary (and every library call
-that can write a given array, ``OpDef.into``: MatMul) writes into a fixed
+that can write a given array, ``OpDef.into``: MatMul, Concat) writes into a fixed
 place of one byte array instead of a new array per run: no allocation, no
 page faults on large temporaries, and (on a GPU) fixed addresses, which a
 CUDA graph needs.  Places come from the slot allocator of ``plan_memory``
