@@ -1,5 +1,6 @@
-"""Kernels that are not one plain elementwise loop: reductions, ArgMax / ArgMin,
-Softmax / LogSoftmax and LayerNormalization.
+"""Kernels that are not one plain elementwise loop: reductions (and the global
+pools, which are reductions over the spatial axes), ArgMax / ArgMin, Softmax /
+LogSoftmax and LayerNormalization.
 
 Each work item owns one position of the axes that are kept and walks the
 elements of the reduced axes in a serial inner loop (:func:`walk`, the one
@@ -34,6 +35,7 @@ _UPDATE = {
     # v != v: NaN wins, as in np.max / np.min
     "ReduceMax": "if (v > acc || v != v) acc = v;", "ReduceMin": "if (v < acc || v != v) acc = v;",
 }
+_GLOBAL_POOLS = {"GlobalAveragePool": "ReduceMean", "GlobalMaxPool": "ReduceMax"}
 # ops whose integer form NumPy computes outside the operand's dtype (float64 logs, sqrt)
 _FLOAT_ONLY = ("ReduceL2", "ReduceLogSum", "ReduceLogSumExp")
 
@@ -117,17 +119,23 @@ def _kernel(op, base, types, out, n, body, note, size=None, count=1):
                   tuple(out.shape), parallel=True, work=n * max(count, 1))
 
 
-def _reduce(op, attrs, x, out, const_value):
+def _reduce(op, attrs, x, out, const_value, as_reduce=None):
+    """A reduction kernel; ``as_reduce`` = (reduce op name, axes) computes a
+    global pool as the reduction it is (GlobalAveragePool: ReduceMean over the
+    spatial axes)."""
     from ..ops.reduce import _axes
 
-    given = None
-    if len(op.operands) > 1 and op.operands[1] is not None:
-        given = const_value(op.operands[1])
-        if given is None:  # axes known only at run time
-            return None
-    axes = _axes(op.name, len(x.shape), [None, given], attrs)
+    if as_reduce is not None:
+        name, axes = as_reduce
+    else:
+        given = None
+        if len(op.operands) > 1 and op.operands[1] is not None:
+            given = const_value(op.operands[1])
+            if given is None:  # axes known only at run time
+                return None
+        name, axes = op.name, _axes(op.name, len(x.shape), [None, given], attrs)
     n, count, base, loop = walk(x.shape, axes)
-    dt, name = x.dtype, op.name
+    dt = x.dtype
     fl = dt.is_float
     if dt.name == "BOOL" or (not fl and name in _FLOAT_ONLY):
         return None
@@ -252,6 +260,9 @@ def templated_kernel(op, attrs, types, out, const_value):
         return None
     if op.name in _REDUCE:
         return _reduce(op, attrs, x, out, const_value)
+    if op.name in _GLOBAL_POOLS and len(x.shape) >= 3 and x.dtype.is_float:
+        return _reduce(op, attrs, x, out, const_value,
+                       (_GLOBAL_POOLS[op.name], tuple(range(2, len(x.shape)))))
     if op.name in ("ArgMax", "ArgMin"):
         return _arg(op, attrs, x, out)
     if op.name in ("Softmax", "LogSoftmax") and x.dtype.is_float:

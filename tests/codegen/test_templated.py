@@ -143,6 +143,14 @@ for _op in ("Softmax", "LogSoftmax"):
         case(_op, np.array([[1000.0, 0.0, -1000.0], [-np.inf, 1.0, 2.0]], F32), {}, opset=13,
              id=f"{_op}-stable"),
     ]
+NAN4 = NAN.astype(F32).reshape(1, 3, 2, 2)
+CASES += [
+    case("GlobalAveragePool", data((2, 3, 5, 7), F32), {}, opset=13, id="gap-f32"),
+    case("GlobalAveragePool", data((2, 4, 9), F64), {}, opset=13, id="gap-1d-f64"),
+    case("GlobalMaxPool", data((2, 3, 5, 7), F32), {}, opset=13, id="gmp-f32"),
+    case("GlobalMaxPool", NAN4, {}, opset=13, id="gmp-nan"),
+    case("GlobalAveragePool", data((2, 3, 4, 4), F16), {}, opset=13, id="gap-f16"),
+]
 CASES += [
     case("LayerNormalization", data(X, F32), {}, opset=17,
          inits={"s": data((7,), F32), "b": data((7,), F32)}, id="ln-last"),
@@ -179,7 +187,8 @@ def test_cuda_dialect_compiles():
         for k in run(op, x, attrs, axes, opset, inits)[1].kernels:
             kernels[k.name] = k
     assert {k.group for k in kernels.values()} == set(REDUCE) | {
-        "ArgMax", "ArgMin", "Softmax", "LogSoftmax", "LayerNormalization"}
+        "ArgMax", "ArgMin", "Softmax", "LogSoftmax", "LayerNormalization",
+        "GlobalAveragePool", "GlobalMaxPool"}
     ptx = nvrtc.compile_ptx(list(kernels.values()))
     ptx = ptx.decode() if isinstance(ptx, bytes) else ptx
     assert all(f".entry {name}" in ptx for name in kernels)
