@@ -69,9 +69,15 @@ def walk(shape, axes):
             base.append(f"b += q_ % {s}LL * {st}LL; q_ /= {s}LL;")
         base.append(f"b += q_ * {kept[0][1]}LL;")
 
-    def loop(body):
+    def loop(body, simd_sum=None, simd=False):
         lines, pad, j, k = [], "", "b", "0LL"
         for d, (s, st) in enumerate(red):
+            if d == len(red) - 1 and simd_sum:
+                # the innermost loop only adds into ``simd_sum``: partial sums
+                # may run in vector lanes (as NumPy's pairwise sums do)
+                lines.append(f"{pad}SINGA_SIMD_SUM({simd_sum})")
+            elif d == len(red) - 1 and simd:  # independent elements (a row written)
+                lines.append(f"{pad}SINGA_SIMD")
             lines.append(f"{pad}for (long long r{d} = 0; r{d} < {s}LL; ++r{d}) {{")
             pad += "  "
             j += f" + r{d} * {st}LL"
@@ -157,7 +163,9 @@ def _reduce(op, attrs, x, out, const_value, as_reduce=None):
         init = _elem(dt, "a0[b]") if name in ("ReduceMax", "ReduceMin") else (
             "1" if name == "ReduceProd" else "0")
         body = base + [f"{acc} acc = {init};"]
-        body += loop([v, _UPDATE[name].replace("(A)", f"({acc})")])
+        sums = _UPDATE[name].startswith("acc += ") and fl
+        body += loop([v, _UPDATE[name].replace("(A)", f"({acc})")],
+                     simd_sum="acc" if sums else None)
         res = {"ReduceL2": "sqrt(acc)", "ReduceLogSum": "log(acc)"}.get(name, "acc")
         if name == "ReduceMean":
             # integers: the int64 sum divided with C's truncation, as the NumPy step
@@ -212,12 +220,12 @@ def _softmax(op, attrs, x, out):
     body = base + ["double m = " + _elem(dt, "a0[b]") + ";"]
     body += loop([v, _UPDATE["ReduceMax"].replace("acc", "m")])
     body += ["if (!isfinite(m)) m = 0.0;", "double s = 0.0;"]
-    body += loop([v, "s += exp(v - m);"])
+    body += loop([v, "s += exp(v - m);"], simd_sum="s")
     if op.name == "Softmax":
-        body += loop([v, f"y[j] = {dialect.store(out.dtype, 'exp(v - m) / s')};"])
+        body += loop([v, f"y[j] = {dialect.store(out.dtype, 'exp(v - m) / s')};"], simd=True)
     else:
         body.append("const double ls = log(s);")
-        body += loop([v, f"y[j] = {dialect.store(out.dtype, 'v - m - ls')};"])
+        body += loop([v, f"y[j] = {dialect.store(out.dtype, 'v - m - ls')};"], simd=True)
     return _kernel(op, snake(op.name), {0: x}, out, n, body,
                    f"rows over axes {list(axes)}: {count} elements", n * count, count)
 
@@ -241,10 +249,11 @@ def _layer_norm(op, attrs, types, out):
         y += f" + {_elem(ins[2].dtype, 'a2[k]')}"
     # two passes for the variance, as the NumPy step: mean((x - mean)^2)
     body = base + ["double mean = 0.0, var = 0.0;"]
-    body += loop([v, "mean += v;"]) + [f"mean /= {count}.0;"]
-    body += loop([v, "var += (v - mean) * (v - mean);"]) + [f"var /= {count}.0;"]
+    body += loop([v, "mean += v;"], simd_sum="mean") + [f"mean /= {count}.0;"]
+    body += loop([v, "var += (v - mean) * (v - mean);"], simd_sum="var")
+    body += [f"var /= {count}.0;"]
     body.append(f"const double inv = 1.0 / sqrt(var + {c_literal(float(attrs['epsilon']))});")
-    body += loop([v, f"y[j] = {dialect.store(out.dtype, y)};"])
+    body += loop([v, f"y[j] = {dialect.store(out.dtype, y)};"], simd=True)
     return _kernel(op, snake(op.name), ins, out, n, body, f"rows of {count} elements",
                    n * count, count)
 
