@@ -12,7 +12,10 @@ value, integer logs, ...) returns None and stays a NumPy step.
 Accumulators: floats of every width accumulate in double.  NumPy sums pairwise,
 so a serial float loop over a long row drifts further than the NumPy step
 does; a double loop is more accurate than either and costs little next to the
-memory traffic.  Integers accumulate in ``unsigned long long``: it wraps
+memory traffic.  Summing loops of floats are marked ``SINGA_SIMD_SUM`` (host:
+``omp simd reduction``), so the double partial sums run in vector lanes and are
+added at the end, as NumPy's pairwise sums are.  Integers accumulate in
+``unsigned long long``: it wraps
 modulo 2**64 without signed overflow, and the final cast to the operand's
 dtype gives NumPy's wrap-around in that dtype.
 """
