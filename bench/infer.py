@@ -2,8 +2,8 @@
 
 Models: the nine light zoo models shipped in the onnx wheel, the torchvision
 graphs of ``tests/e2e/models`` and the graphs of ``bench/models`` (EfficientNet-B0,
-and BERT, RoBERTa and GPT-2 at 2 layers of base size, sequence 128; made by
-``bench/models/make_zoo.py``).  The light models store every
+Tiny YOLOv2, FER+, an ArcFace-style IResNet-18, and BERT, RoBERTa and GPT-2 at 2
+layers of base size, sequence 128; made by ``bench/models/make_zoo.py``).  The light models store every
 weight as a ``ConstantOfShape`` of one value; here those become seeded random
 initializers (``tests/e2e/models/light.py``, as in
 ``tests/e2e/test_light_models.py``), so both runtimes see ordinary weights.
@@ -83,7 +83,7 @@ def torchvision_models() -> dict:
 
 
 ZOO_DIR = os.path.join(ROOT, "bench", "models")
-ZOO = ["efficientnet_b0", "bert", "roberta", "gpt2"]
+ZOO = ["efficientnet_b0", "bert", "roberta", "gpt2", "tiny_yolov2", "fer_plus", "arcface"]
 
 
 def zoo_models() -> dict:

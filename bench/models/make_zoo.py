@@ -13,7 +13,16 @@ Models (``weights=None`` / fresh configs, eval mode, opset 17, batch dim ``N``):
 * ``bert``, ``roberta``: transformers ``BertModel`` / ``RobertaModel`` with the
   base sizes (hidden 768, 12 heads, FFN 3072) at 2 layers and a vocabulary of
   8192, inputs ``input_ids`` and ``attention_mask`` [N, 128] (int64);
-* ``gpt2``: transformers ``GPT2Model``, same sizes and inputs.
+* ``gpt2``: transformers ``GPT2Model``, same sizes and inputs;
+* ``tiny_yolov2``: the Tiny YOLOv2 (VOC) layer stack written out here: nine 3x3
+  convolutions with BatchNorm and LeakyReLU(0.1), six max pools, a 1x1 head of
+  125 channels, input [N, 3, 416, 416];
+* ``fer_plus``: the FER+ emotion network (VGG-style: 2-2-3-3 3x3 convolutions
+  of 64-128-256-256 channels with ReLU and max pools, two dense 1024 layers,
+  8 classes), input [N, 1, 64, 64];
+* ``arcface``: an ArcFace-style IResNet-18 (BatchNorm-conv-BatchNorm-PReLU-conv
+  residual blocks, PReLU, a BatchNorm-dropout-linear-BatchNorm head of 512),
+  input [N, 3, 112, 112].
 
 Float initializers keep name, dtype and dims but lose their data; the seed for
 refilling them (``tests/e2e/models/weights.py``'s ``load`` takes a path) is in
@@ -64,6 +73,62 @@ class _Hidden(torch.nn.Module):
         return out.last_hidden_state
 
 
+def _tiny_yolov2():
+    import torch.nn as nn
+
+    layers, cin = [], 3
+    for i, c in enumerate([16, 32, 64, 128, 256, 512, 1024, 1024]):
+        layers += [nn.Conv2d(cin, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c),
+                   nn.LeakyReLU(0.1)]
+        if i < 5:
+            layers.append(nn.MaxPool2d(2, 2))
+        elif i == 5:
+            layers += [nn.ZeroPad2d((0, 1, 0, 1)), nn.MaxPool2d(2, 1)]
+        cin = c
+    return nn.Sequential(*layers, nn.Conv2d(1024, 125, 1))
+
+
+def _fer_plus():
+    import torch.nn as nn
+
+    layers, cin = [], 1
+    for n, c in [(2, 64), (2, 128), (3, 256), (3, 256)]:
+        for _ in range(n):
+            layers += [nn.Conv2d(cin, c, 3, 1, 1), nn.ReLU()]
+            cin = c
+        layers += [nn.MaxPool2d(2, 2), nn.Dropout(0.25)]
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(256 * 4 * 4, 1024), nn.ReLU(),
+                         nn.Dropout(0.5), nn.Linear(1024, 1024), nn.ReLU(), nn.Dropout(0.5),
+                         nn.Linear(1024, 8))
+
+
+def _arcface():
+    import torch.nn as nn
+
+    class Block(nn.Module):
+        def __init__(self, cin, c, stride):
+            super().__init__()
+            self.body = nn.Sequential(nn.BatchNorm2d(cin), nn.Conv2d(cin, c, 3, 1, 1, bias=False),
+                                      nn.BatchNorm2d(c), nn.PReLU(c),
+                                      nn.Conv2d(c, c, 3, stride, 1, bias=False), nn.BatchNorm2d(c))
+            self.down = (nn.Sequential(nn.Conv2d(cin, c, 1, stride, bias=False), nn.BatchNorm2d(c))
+                         if stride != 1 or cin != c else nn.Identity())
+
+        def forward(self, x):
+            return self.body(x) + self.down(x)
+
+    layers, cin = [nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.PReLU(64)], 64
+    for c in (64, 128, 256, 512):
+        layers += [Block(cin, c, 2), Block(c, c, 1)]
+        cin = c
+    return nn.Sequential(*layers, nn.BatchNorm2d(512), nn.Dropout(0.4), nn.Flatten(),
+                         nn.Linear(512 * 7 * 7, 512), nn.BatchNorm1d(512))
+
+
+VISION = {"tiny_yolov2": (_tiny_yolov2, (3, 416, 416)), "fer_plus": (_fer_plus, (1, 64, 64)),
+          "arcface": (_arcface, (3, 112, 112))}
+
+
 def export(name: str):
     torch.manual_seed(0)
     if name == "efficientnet_b0":
@@ -71,6 +136,10 @@ def export(name: str):
 
         model = torchvision.models.efficientnet_b0(weights=None).eval()
         args, inputs, outputs = (torch.randn(1, 3, 224, 224),), ["input"], ["logits"]
+    elif name in VISION:
+        make, shape = VISION[name]
+        model = make().eval()
+        args, inputs, outputs = (torch.randn(1, *shape),), ["input"], ["output"]
     else:
         model, inputs = _transformer(name)
         model = model.eval()
@@ -78,7 +147,7 @@ def export(name: str):
         args = (ids,) if len(inputs) == 1 else (ids, torch.ones(1, SEQ, dtype=torch.int64))
         outputs = ["last_hidden_state"]
     mt._make_distinct(model)
-    if name != "efficientnet_b0":
+    if name not in VISION and name != "efficientnet_b0":
         model = _Hidden(model, inputs)
     path = os.path.join(HERE, f"{name}.onnx.tmp")
     dyn = {n: {0: "N"} for n in inputs + outputs}
@@ -107,4 +176,4 @@ def main(names):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["efficientnet_b0", "bert", "roberta", "gpt2"])
+    main(sys.argv[1:] or ["efficientnet_b0", "bert", "roberta", "gpt2", *VISION])
