@@ -221,8 +221,7 @@ def _plan_time_value(v: Value):
 
 
 def lower(graph: Graph, device, live_params=(), collect_all: bool = False,
-          fuse_epilogues: bool = True, target: str = "numpy",
-          check_views: bool = False) -> ExecutionPlan:
+          fuse_epilogues: bool = True, target: str = "numpy") -> ExecutionPlan:
     """The plan of ``graph`` on ``device``.
 
     ``live_params``: names of params read from the caller on every run; other
@@ -232,7 +231,7 @@ def lower(graph: Graph, device, live_params=(), collect_all: bool = False,
     ``fuse_epilogues=False``.  ``target`` 'c' or 'cuda' runs every op the kernel
     renderer handles as a generated kernel (see :mod:`singa.codegen.kernels`),
     all compiled here.  View ops (Reshape, Flatten, ...) with a static result
-    become a plain reshape, unless ``check_views`` keeps their own compute.
+    become a plain reshape.
     """
     from ..ops import OPS
 
@@ -320,7 +319,7 @@ def lower(graph: Graph, device, live_params=(), collect_all: bool = False,
                     and not collect_all and len(outs) == 1 and outs[0] is not None)
             compute = _into(opdef) if into else opdef.compute
             if op.name in VIEW_OPS and op.results[0].type is not None \
-                    and op.results[0].type.is_static and not check_views:
+                    and op.results[0].type.is_static:
                 compute = _view(tuple(op.results[0].type.shape))
             plan.steps.append(Step(k, op.name, op.loc, compute, attrs, tuple(ins), tuple(outs),
                                    kernel=kernel, into=into))

@@ -119,21 +119,21 @@ def index_code(shape, views) -> tuple[list, list]:
             if off:
                 terms.insert(0, f"{off}LL")
             exprs.append("(" + " + ".join(terms) + ")")
-    lines = []
-    if need:
-        r = len(shape)
-        # 32-bit coordinates where they fit: compilers vectorise an unsigned
-        # 32-bit division by a constant, not a 64-bit one (which would keep the
-        # whole loop, and the vector math in it, scalar); GPUs divide faster too
-        t, u = ("unsigned int", "u") if math.prod(shape) < (1 << 31) else ("long long", "LL")
-        if r == 1:
-            lines.append(f"const {t} c0 = ({t})i;")
-        else:
-            lines.append(f"{t} r_ = ({t})i;")
-            for d in range(r - 1, 0, -1):
-                lines.append(f"const {t} c{d} = r_ % {shape[d]}{u}; r_ /= {shape[d]}{u};")
-            lines.append(f"const {t} c0 = r_;")
-    return lines, exprs
+    return (_coordinates(shape, "i") if need else []), exprs
+
+
+def _coordinates(shape, index: str) -> list:
+    """C lines setting ``c0``.. to the coordinates of flat position ``index`` in
+    ``shape``.  32-bit where they fit: compilers vectorise an unsigned 32-bit
+    division by a constant, not a 64-bit one (which would keep the whole loop,
+    and the vector math in it, scalar); GPUs divide faster too."""
+    t, u = ("unsigned int", "u") if math.prod(shape) < (1 << 31) else ("long long", "LL")
+    if len(shape) == 1:
+        return [f"const {t} c0 = ({t}){index};"]
+    lines = [f"{t} r_ = ({t}){index};"]
+    for d in range(len(shape) - 1, 0, -1):
+        lines.append(f"const {t} c{d} = r_ % {shape[d]}{u}; r_ /= {shape[d]}{u};")
+    return lines + [f"const {t} c0 = r_;"]
 
 
 MIN_ROW = 16  # shortest innermost run worth a row of its own
@@ -153,12 +153,7 @@ def row_code(shape, views):
             st == dense or not any(st) for _, st in views):
         return None
     inner = shape[-1]
-    outer = shape[:-1]
-    t, u = ("unsigned int", "u") if math.prod(outer) < (1 << 31) else ("long long", "LL")
-    lines = [f"{t} r_ = ({t})i0;"]
-    for d in range(len(outer) - 1, 0, -1):
-        lines.append(f"const {t} c{d} = r_ % {outer[d]}{u}; r_ /= {outer[d]}{u};")
-    lines.append(f"const {t} c0 = r_;")
+    lines = _coordinates(shape[:-1], "i0")
     exprs, constant = [], []
     for k, (off, st) in enumerate(views):
         if st == dense:
