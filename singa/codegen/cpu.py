@@ -312,7 +312,7 @@ def lower(graph: Graph, device, live_params=(), collect_all: bool = False,
             if target != "numpy":
                 from .kernels import in_place, kernel_for
 
-                kernel = kernel_for(op, _plan_time_value)
+                kernel = kernel_for(op, _plan_time_value, target)
                 if kernel is not None and not collect_all:
                     kernel = in_place(kernel, op, fresh, outputs)
             into = (target != "numpy" and kernel is None and opdef.into is not None

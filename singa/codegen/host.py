@@ -28,11 +28,13 @@ FLAGS = ("-O3", "-march=native", "-std=c11", "-fPIC", "-shared", "-fopenmp", "-f
          "-fno-math-errno", "-w")
 _loaded: dict[str, ctypes.CDLL] = {}
 
-# OpenMP workers that spin after a parallel loop take the cores BLAS's threads
-# need next (plans 2x to 30x slower on two cores); they must sleep.  libgomp
-# reads this once, when the first library using it loads (a probe here, or a
-# plan's kernels), so it is set before any of them.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenMP workers that spin long after a parallel loop took the cores BLAS's
+# threads needed next (plans 2x to 30x slower on two cores); workers that sleep
+# at once pay a wake-up at every loop (small products 1.5x slower).  Matrix
+# products are our own kernels now (codegen/gemm.py), so a short spin (tens of
+# microseconds) serves both.  libgomp reads this once, when the first library
+# using it loads (a probe here, or a plan's kernels), so it is set before any.
+os.environ.setdefault("GOMP_SPINCOUNT", "100000")
 _lock = threading.Lock()
 
 

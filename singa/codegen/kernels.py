@@ -16,10 +16,11 @@ import numpy as np
 from ..errors import OpError
 
 
-def kernel_for(op, const_value):
+def kernel_for(op, const_value, target: str | None = None):
     """A Kernel for IR op ``op`` or None.  ``const_value(v)`` is the compile-time
-    value of operand ``v`` (None when it is computed at run time)."""
-    from . import elementwise, injective, templated, window
+    value of operand ``v`` (None when it is computed at run time).  Kernels of
+    one dialect only (the host GEMM) are offered when ``target`` is theirs."""
+    from . import elementwise, gemm, injective, templated, window
 
     if len(op.results) != 1:
         return None
@@ -34,6 +35,11 @@ def kernel_for(op, const_value):
         return elementwise.elementwise_kernel(op.name, attrs, types, out, op.loc)
     if op.name in injective.COPY_OPS:
         return injective.copy_kernel(op, attrs, types, out, const_value)
+    if op.name in ("MatMul", "Gemm"):
+        if target != "c":
+            return None
+        return (gemm.matmul_kernel(op, types, out) if op.name == "MatMul"
+                else gemm.gemm_kernel(op, types, out, attrs))
     if op.name in ("Conv", "MaxPool", "AveragePool", "Im2Col"):
         return window.window_kernel(op, attrs, types, out)
     return templated.templated_kernel(op, attrs, types, out, const_value)

@@ -60,6 +60,12 @@ class Kernel:
     inplace: int | None = None  # index of the input param the output overwrites
     name: str = ""
     work: int = 0  # elements all items touch together (default n): when threads pay
+    # a kernel that is not one loop over items: its whole body (C lines), with
+    # ``support`` (C text the module holds once, e.g. helper functions) before it;
+    # such kernels exist in the host dialect only
+    function: list = field(default_factory=list)
+    support: str = ""
+    host_only: bool = False
 
     def __post_init__(self):
         if not self.name:
@@ -72,7 +78,7 @@ class Kernel:
         ps = ",".join(f"{p.name}:{p.dtype.short}:{int(p.output)}" for p in self.params)
         return (f"{self.base}|{ps}|{self.n}|{self.out_shape}|{self.inplace}|{self.simd}|"
                 + f"{self.inner}|" + "\n".join(self.row_body) + "|"
-                + "\n".join(self.body))
+                + "\n".join(self.body) + "|" + "\n".join(self.function))
 
     @property
     def outputs(self) -> list:
@@ -99,6 +105,10 @@ def render(k: Kernel, d: Dialect) -> str:
         restrict = "" if p.name in aliased else f" {d.restrict}"
         params.append(f"{const}{STORAGE[p.dtype]}*{restrict} {p.name}")
     lines.append(f"{d.kernel_prefix} {k.name}({', '.join(params)}) {{")
+    if k.function:
+        if k.host_only and d.name != "c":
+            raise ValueError(f"kernel {k.name} exists in the host dialect only")
+        return "\n".join(lines + [f"  {s}" for s in k.function] + ["}"]) + "\n"
     threads = d.parallel and max(k.n, k.work) >= d.parallel_min and k.parallel and k.n > 1
     if k.inner:
         rows = k.n // k.inner
@@ -140,6 +150,10 @@ def module(kernels, d: Dialect) -> tuple[str, list]:
         if k.name in seen:
             continue
         seen.add(k.name)
+        if k.support and k.support not in seen:  # shared helpers: a span of the preamble
+            seen.add(k.support)
+            text.append(k.support)
+            line += k.support.count("\n")
         src = "\n" + render(k, d)
         first = line + 1
         line += src.count("\n")

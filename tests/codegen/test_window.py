@@ -126,7 +126,8 @@ def test_cuda_dialect_compiles():
     for p in CASES:
         op, x, attrs, inits, _, opset = p.values
         for k in run(op, x, attrs, None, opset, inits)[1].kernels:
-            kernels[k.name] = k
+            if not k.host_only:  # a cuda plan has cuBLAS where these c plans have a GEMM
+                kernels[k.name] = k
     assert {k.base for k in kernels.values()} >= {"depthwise_conv", "maxpool", "avgpool",
                                                    "im2col"}
     ptx = nvrtc.compile_ptx(list(kernels.values()))

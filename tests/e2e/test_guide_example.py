@@ -426,7 +426,7 @@ def test_guide_complete_example(guide_run):
     # 1. imported model: the trained model's test accuracy (and outputs)
     trained = stages["trained"]["measured"]["valid"]
     imported = stages["imported"]["measured"]["valid"]
-    assert np.abs(imported - trained).max() <= 1e-6
+    assert np.abs(imported - trained).max() <= _same_in_float32(trained)
     assert _acc(imported, valid_y) == _acc(trained, valid_y)
     # the guide's short training (lr 0.001, 31 batches) learned something: its
     # loss fell and it beats chance (0.1; 500 images: sigma 0.013)
@@ -448,6 +448,14 @@ def test_guide_complete_example(guide_run):
     assert np.mean(trans[-8:]) < np.mean(trans[:8])
 
 
+def _same_in_float32(ref):
+    """How far two float32 runs of one network may differ: the compiled plan's
+    GEMM (codegen/gemm.py) sums in another order than NumPy's BLAS in eager
+    mode, each product rounding on its own; 32 float32 roundings of the
+    largest output (3.8e-6 for outputs up to 1)."""
+    return 32 * float(np.finfo(np.float32).eps) * max(1.0, float(np.abs(ref).max()))
+
+
 def _check_export_matches_eager_and_onnxruntime(stages):
     import onnxruntime as ort
 
@@ -460,7 +468,7 @@ def _check_export_matches_eager_and_onnxruntime(stages):
     onnx.checker.check_model(onnx.load(path), full_check=True)
     rep = sonnx.prepare(onnx.load(path))
     ours = tensor.to_numpy(rep.run([tensor.Tensor(data=xb)])[0])
-    assert np.abs(ours - eager).max() <= 1e-6
+    assert np.abs(ours - eager).max() <= _same_in_float32(eager)
     sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     (theirs,) = sess.run(None, {sess.get_inputs()[0].name: xb})
     np.testing.assert_allclose(theirs, eager, rtol=1e-5, atol=1e-5)

@@ -1,0 +1,95 @@
+"""The host GEMM kernel (codegen/gemm.py) against NumPy in float64."""
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+
+from singa import sonnx
+from singa.codegen import dialect, gemm, host, render
+
+pytestmark = pytest.mark.skipif(host.usable() is not None, reason="no usable C compiler")
+
+
+def _model(op, shapes, **attrs):
+    names = "abc"[:len(shapes)]
+    g = helper.make_graph([helper.make_node(op, list(names), ["y"], **attrs)], "g",
+                          [helper.make_tensor_value_info(n, TensorProto.FLOAT, s)
+                           for n, s in zip(names, shapes)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _run(op, arrays, **attrs):
+    rep = sonnx.prepare(_model(op, [a.shape for a in arrays], **attrs), target="c")
+    y = rep.run(list(arrays))[0].numpy()
+    plan = next(iter(rep.executor._cache.values())).plan
+    return y, [s.kernel.base if s.kernel is not None else s.op for s in plan.steps]
+
+
+def _close(y, ref, k):
+    # float32 products summed over k terms of order 1: a few roundings per term
+    assert y.shape == ref.shape
+    assert np.abs(y - ref).max() <= 4 * np.finfo(np.float32).eps * k * max(1.0, np.abs(ref).max())
+
+
+MATMUL = [((3, 4), (4, 5)), ((70, 300), (300, 77)), ((9, 600), (600, 33)),  # K over KC
+          ((17, 40), (40, 700)),  # N over NC, ragged last panel
+          ((2, 3, 16, 20), (20, 10)),  # a stack by one matrix: one tall product
+          ((64, 27), (3, 27, 50)),  # one matrix by a stack: a convolution's form
+          ((12, 33, 8), (12, 8, 33)),  # small products, split by batch
+          ((2, 9, 33), (2, 33, 1)), ((5,), (5, 7)), ((6, 5), (5,)), ((5,), (5,)),
+          ((1, 0), (0, 3)), ((300, 260), (260, 300))]
+
+
+@pytest.mark.parametrize("sa,sb", MATMUL)
+def test_matmul_kernel_matches_float64(sa, sb):
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(sa).astype(np.float32), rng.standard_normal(sb).astype(np.float32)
+    y, steps = _run("MatMul", [a, b])
+    assert steps == ["matmul"]
+    _close(y, np.matmul(a.astype(np.float64), b), sa[-1])
+
+
+def test_partly_broadcast_stacks_stay_numpy():
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((4, 1, 9, 6)).astype(np.float32)
+    b = rng.standard_normal((1, 3, 6, 4)).astype(np.float32)
+    y, steps = _run("MatMul", [a, b])
+    assert steps == ["MatMul"]
+    _close(y, np.matmul(a.astype(np.float64), b), 6)
+
+
+GEMM = [((3, 4), (4, 5), (5,), {}), ((70, 300), (77, 300), (70, 77),
+                                     dict(transB=1, alpha=0.5, beta=2.0)),
+        ((8, 512), (1000, 512), (1000,), dict(transB=1)), ((9, 33), (33, 40), None, {}),
+        ((9, 33), (40, 33), (9, 1), dict(transB=1)), ((9, 33), (33, 40), (), dict(beta=0.0)),
+        ((7, 30), (30, 5), (1, 5), dict(alpha=3.0))]
+
+
+@pytest.mark.parametrize("sa,sb,sc,attrs", GEMM)
+def test_gemm_kernel_matches_float64(sa, sb, sc, attrs):
+    rng = np.random.default_rng(2)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in (sa, sb, sc) if s is not None]
+    y, steps = _run("Gemm", arrays, **attrs)
+    assert steps == ["gemm"]
+    a, b = arrays[0].astype(np.float64), arrays[1].astype(np.float64)
+    ref = attrs.get("alpha", 1.0) * (a @ (b.T if attrs.get("transB") else b))
+    if sc is not None:
+        ref = ref + attrs.get("beta", 1.0) * arrays[2]
+    _close(y, ref, sa[1])
+
+
+def test_gemm_is_host_only():
+    from singa.codegen.kernels import kernel_for
+
+    rep = sonnx.prepare(_model("MatMul", [(4, 8), (8, 3)]), target="c")
+    rep.run([np.ones((4, 8), np.float32), np.ones((8, 3), np.float32)])
+    c = next(iter(rep.executor._cache.values()))
+    (k,) = c.plan.kernels
+    assert k.host_only and "(4 x 8) by (8 x 3)" in render.render(k, dialect.HOST)
+    with pytest.raises(ValueError, match="host dialect only"):
+        render.render(k, dialect.CUDA)
+    (op,) = [o for o in c.graph.ops if o.name == "MatMul"]
+    assert kernel_for(op, lambda v: None, "cuda") is None
+    assert kernel_for(op, lambda v: None, "c").base == "matmul"
+    assert gemm.SUPPORT.count("singa_gemm(") == 1
