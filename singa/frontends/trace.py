@@ -155,13 +155,20 @@ def _clean_attrs(node) -> dict:
     return out
 
 
-def trace(inputs, outputs, name: str = "sonnx", onnx_only: bool = True) -> Graph:
+def trace(inputs, outputs, name: str = "sonnx", onnx_only: bool = True,
+          training: bool = False, origins: dict | None = None) -> Graph:
     """The IR graph computing ``outputs`` (Tensors) from ``inputs`` (Tensors).
 
     Raises :class:`~singa.errors.ExportError` when an output does not depend on
     any of the inputs through the tape, or (with ``onnx_only``, the default)
     when an op has no ONNX form (singa's losses: SoftmaxCrossEntropy,
     CrossEntropy, MSELoss).  See the module docstring for the mapping.
+
+    ``training`` keeps the ops as they ran (compiled training): BatchNormalization
+    keeps its batch statistics and running-statistics results, Dropout its
+    ``training_mode`` operand, and every op all its results (a backward rule may
+    read any of them).  ``origins``, when given, is filled with param/const name ->
+    the Tensor it was taken from.
     """
     inputs, outputs = list(inputs), list(outputs)
     for what, ts in (("input", inputs), ("output", outputs)):
@@ -233,6 +240,8 @@ def trace(inputs, outputs, name: str = "sonnx", onnx_only: bool = True) -> Graph
         else:
             v = g.add_const(arr, unique(t.name or generated))
         env[id(t)] = v
+        if origins is not None:
+            origins[v.name] = t
         return v
 
     results: dict[tuple, Value] = {}
@@ -248,10 +257,12 @@ def trace(inputs, outputs, name: str = "sonnx", onnx_only: bool = True) -> Graph
             else:
                 operands.append(results[(id(t.creator), t._out_index)])
         nres = max(used.get(id(node), {0})) + 1
-        if op_name == "BatchNormalization" and attrs.get("training_mode") and nres == 1:
+        if training:
+            nres = len(node.out_arrays)
+        elif op_name == "BatchNormalization" and attrs.get("training_mode") and nres == 1:
             attrs["training_mode"] = 0  # an inference model; statistics are the params
             attrs.pop("_num_outputs", None)
-        if op_name == "Dropout" and len(operands) > 2:
+        if op_name == "Dropout" and len(operands) > 2 and not training:
             operands = operands[:2]  # training_mode absent: inference unless a runtime says
         if node.opdef.num_outputs is None and "_num_outputs" in attrs:
             nres = max(nres, int(attrs["_num_outputs"]))
