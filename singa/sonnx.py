@@ -25,7 +25,7 @@ from .runtime.executor import Executor, check_inputs
 from .tensor import Tensor
 
 __all__ = ["prepare", "SingaRep", "SingaBackend", "to_onnx", "run_model", "run_node",
-           "supports_device"]
+           "supports_device", "OnnxNode", "OnnxAttributes"]
 
 
 def to_onnx(inputs, outputs, model_name: str = "sonnx", opset: int | None = None):
@@ -218,26 +218,8 @@ class SingaBackend(Backend):
         """Outputs of one ONNX node on ``inputs`` (a list in node-input order, or a
         dict by input name); ``opset_version`` picks the opset (default newest)."""
         opset = kwargs.pop("opset_version", None) or onnx.defs.onnx_opset_version()
-        names = [n for n in node.input if n]
-        if isinstance(inputs, dict):
-            arrays = [np.asarray(_numpy(inputs[n])) for n in names]
-        else:
-            arrays = [np.asarray(_numpy(x)) for x in inputs]
-        if len(arrays) != len(names):
-            raise InputError(f"node {node.op_type} has {len(names)} inputs, got {len(arrays)}")
-        from onnx import helper
-
-        vis = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype),
-                                             a.shape) for n, a in zip(names, arrays)]
-        outs = [helper.make_value_info(n, onnx.TypeProto()) for n in node.output if n]
-        g = helper.make_graph([node], "run_node", vis, outs)
-        opsets = [helper.make_opsetid("", opset)]
-        if node.domain not in ("", "ai.onnx"):
-            opsets.append(helper.make_opsetid(node.domain, 1))
-        model = helper.make_model(g, opset_imports=opsets)
-        rep = cls.prepare(model, device, **kwargs)
-        res = rep.run(arrays)
-        return namedtupledict("Outputs", rep.output_names)(*[_numpy(t) for t in res])
+        names, outs = _run_one_node(node, inputs, device, opset, **kwargs)
+        return namedtupledict("Outputs", names)(*[_numpy(t) for t in outs])
 
     @classmethod
     def supports_device(cls, device: str) -> bool:
@@ -254,8 +236,112 @@ class SingaBackend(Backend):
         return False
 
 
-run_model = SingaBackend.run_model
-run_node = SingaBackend.run_node
+def _run_one_node(node, inputs, device, opset: int, **kwargs):
+    """Run NodeProto ``node`` as a one-node model: (output names, output Tensors)."""
+    from onnx import helper
+
+    names = [n for n in node.input if n]
+    if isinstance(inputs, dict):
+        missing = [n for n in names if n not in inputs]
+        if missing:
+            raise InputError(f"node {node.op_type}: missing input(s) {missing}")
+        arrays = [np.asarray(_numpy(inputs[n])) for n in names]
+    else:
+        arrays = [np.asarray(_numpy(x)) for x in inputs]
+    if len(arrays) != len(names):
+        raise InputError(f"node {node.op_type} has {len(names)} inputs, got {len(arrays)}")
+    vis = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype),
+                                         a.shape) for n, a in zip(names, arrays)]
+    outs = [helper.make_value_info(n, onnx.TypeProto()) for n in node.output if n]
+    g = helper.make_graph([node], "run_node", vis, outs)
+    opsets = [helper.make_opsetid("", opset)]
+    if node.domain not in ("", "ai.onnx"):
+        opsets.append(helper.make_opsetid(node.domain, 1))
+    model = helper.make_model(g, opset_imports=opsets)
+    rep = prepare(model, device, **kwargs)
+    return rep.output_names, rep.run(arrays)
+
+
+class OnnxAttributes(dict):
+    """A node's attributes as Python values, by name (SINGA's ``OnnxAttributes``)."""
+
+    @staticmethod
+    def from_onnx(attributes) -> "OnnxAttributes":
+        from onnx import helper
+
+        return OnnxAttributes((a.name, helper.get_attribute_value(a)) for a in attributes)
+
+
+class OnnxNode:
+    """An ONNX NodeProto as plain Python fields (SINGA's ``OnnxNode``): ``name``
+    (dots replaced by underscores, as SINGA does), ``op_type``, ``domain``, ``attrs``,
+    ``inputs``, ``outputs``.
+
+    ``attr_inputs`` and ``weight_inputs`` are SINGA's bookkeeping of inputs its
+    layers took as attributes or weights; they are kept for code that sets them,
+    and ``run_node`` passes every input as data whatever they say.
+    """
+
+    def __init__(self, node: onnx.NodeProto):
+        self.name = str(node.name).replace(".", "_")
+        self.op_type = str(node.op_type)
+        self.domain = str(node.domain)
+        self.attrs = OnnxAttributes.from_onnx(node.attribute)
+        self.attr_inputs: dict = {}
+        self.weight_inputs: dict = {}
+        self.inputs = list(node.input)
+        self.outputs = list(node.output)
+
+    def getattr(self, key, default=None):
+        """Attribute ``key``, or ``default`` when the node does not set it."""
+        return self.attrs.get(key, default)
+
+    def set_attr_inputs(self, key, name):
+        self.attr_inputs[key] = name
+
+    def del_attr_inputs(self, key):
+        del self.attr_inputs[key]
+
+    def set_weight_inputs(self, key, name):
+        self.weight_inputs[key] = name
+
+    def del_weight_inputs(self, key):
+        del self.weight_inputs[key]
+
+    def to_proto(self) -> onnx.NodeProto:
+        """The NodeProto these fields describe now."""
+        from onnx import helper
+
+        return helper.make_node(self.op_type, self.inputs, self.outputs, name=self.name,
+                                domain=self.domain or None, **self.attrs)
+
+    def __repr__(self):
+        return f"<OnnxNode {self.op_type} {self.name!r}: {self.inputs} -> {self.outputs}>"
+
+
+#: the opset SINGA 3.1's ``run_node`` assumes when none is given
+SINGA_RUN_NODE_OPSET = 11
+
+
+def run_node(node, inputs, device="CPU", opset_version: int = SINGA_RUN_NODE_OPSET, **kwargs):
+    """Run one ONNX node (a NodeProto or an :class:`OnnxNode`) on ``inputs`` (arrays or
+    Tensors in the node's input order, or a dict by input name).
+
+    Returns an OrderedDict output name -> Tensor on ``device``, as SINGA 3.1 does.
+    The node is read at ``opset_version`` (SINGA's default 11: pass a newer one for
+    ops or op forms introduced later).
+    """
+    proto = node.to_proto() if isinstance(node, OnnxNode) else node
+    names, outs = _run_one_node(proto, inputs, device, opset_version, **kwargs)
+    return OrderedDict(zip(names, outs))
+
+
+def run_model(model, inputs, device="CPU", **kwargs) -> list:
+    """``prepare(model, device, **kwargs).run(inputs)``: the outputs as a list of
+    Tensors (``SingaBackend.run_model`` gives NumPy arrays by name instead)."""
+    return prepare(model, device, **kwargs).run(inputs)
+
+
 supports_device = SingaBackend.supports_device
 
 from .sonnx_model import SONNXModel  # noqa: E402  (SINGA's later, Module-like API)

@@ -22,11 +22,12 @@ def test_sgd_matches_reference(momentum, dampening, wd, nesterov):
     grads = [rng.normal(size=(3, 4)) for _ in range(5)]
     got = _run(opt.SGD(lr=0.1, momentum=momentum, dampening=dampening, weight_decay=wd,
                        nesterov=nesterov), grads, p0)
-    p, buf = p0.copy(), None
+    # SINGA's momentum buffer starts at zero, so dampening applies from the first step
+    p, buf = p0.copy(), np.zeros_like(p0)
     for g in grads:
         g = g + wd * p
         if momentum:
-            buf = g.copy() if buf is None else momentum * buf + (1 - dampening) * g
+            buf = momentum * buf + (1 - dampening) * g
             g = g + momentum * buf if nesterov else buf
         p = p - 0.1 * g
     np.testing.assert_allclose(got, p, rtol=1e-12)
