@@ -1,31 +1,37 @@
-"""``SONNXModel``: an imported ONNX model as a trainable SINGA model.
+"""``sonnx.SONNXModel``: an imported ONNX model as a SINGA :class:`~singa.model.Model`.
 
-SINGA's later API (``sonnx.SONNXModel``) wraps ``prepare`` in a model object::
+SINGA's pattern (transfer learning)::
 
     class MyModel(sonnx.SONNXModel):
         def __init__(self, onnx_model):
             super().__init__(onnx_model)
-            self.linear = autograd.Linear(500, 10)
+            self.linear = layer.Linear(10)
 
-        def forward(self, x):
-            y = super().forward(x, last_layers=-1)
+        def forward(self, *x):
+            y = super().forward(*x, last_layers=-1)[0]
             return self.linear(y)
 
-    m = MyModel(onnx.load("mnist.onnx"))
-    m.train()          # autograd.training = True: batch-statistics BN, Dropout drops
-    ...                # loss, autograd.backward(loss), optimizer updates get_params()
-    m.eval()
+        def train_one_batch(self, x, y):
+            out = self.forward(x)
+            loss = autograd.softmax_cross_entropy(out, y)
+            self.optimizer(loss)
+            return out, loss
 
-The weights are ``SingaRep.tensor_map``'s Tensors; training mode runs the graph
-through the autograd tape (:func:`singa.runtime.autograd_runner.run_graph_autograd`),
-inference mode through the compiled plan.
+    m = MyModel(onnx.load("resnet18.onnx"))
+    m.set_optimizer(opt.SGD(lr=0.01))
+    m.compile([x], is_train=True, use_graph=True)
+    out, loss = m(x, y)
+
+``forward`` returns the list ``SingaRep.run`` returns.  The ONNX weights are
+``SingaRep.tensor_map``'s Tensors: training mode runs the graph through the
+autograd tape (:func:`singa.runtime.autograd_runner.run_graph_autograd`), so
+the optimizer reaches them; evaluation mode runs the compiled plan.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
-from . import autograd
+from .errors import InputError
+from .model import Model
 
 __all__ = ["SONNXModel"]
 
@@ -33,18 +39,19 @@ __all__ = ["SONNXModel"]
 _STATE_OPERANDS = {"BatchNormalization": (3, 4)}
 
 
-class SONNXModel:
-    """An ONNX model prepared for SINGA, with a model-style API.
+class SONNXModel(Model):
+    """An ONNX model prepared for SINGA, as a :class:`~singa.model.Model`.
 
     ``onnx_model``: a ModelProto, serialized bytes or a path.  With ``trainable``
-    (default) the float weights get ``requires_grad`` and ``stores_grad`` so
-    ``autograd.backward`` yields them; BatchNormalization running statistics stay
-    state (updated by training-mode forward passes, never by gradients).
+    (default) the float weights get ``requires_grad`` and ``stores_grad`` (they
+    are ``get_params()``); BatchNormalization running statistics stay states
+    (``get_states()``), moved by training-mode passes, never by gradients.
     """
 
     def __init__(self, onnx_model, device=None, trainable: bool = True):
         from .sonnx import prepare
 
+        super().__init__()
         self.sg_ir = prepare(onnx_model, device=device) if device is not None \
             else prepare(onnx_model)
         if trainable:
@@ -53,49 +60,44 @@ class SONNXModel:
                 train = t.dtype.kind == "f" and name not in state
                 t.requires_grad = t.stores_grad = train
 
-    # ------------------------------------------------------------ running
-    def forward(self, *x, last_layers=None):
-        """Run the model on ``x`` (Tensors); one output as a Tensor, several as a list."""
-        outs = self.sg_ir.run(list(x), last_layers=last_layers)
-        return outs[0] if len(outs) == 1 else list(outs)
+    def forward(self, *inputs, aux_output=(), **kwargs):
+        """Run the ONNX graph on ``inputs``; returns the list of its outputs, then
+        the intermediate results named in ``aux_output``.  ``last_layers=k``
+        stops after ``ops[:k]`` and returns that op's results."""
+        last_layers = kwargs.pop("last_layers", None)
+        if not aux_output:
+            return list(self.sg_ir.run(list(inputs), last_layers=last_layers, **kwargs))
+        every = self.sg_ir.run(list(inputs), last_layers=last_layers, all_outputs=True)
+        names = self._output_names(last_layers) + list(aux_output)
+        missing = [n for n in names if n not in every]
+        if missing:
+            raise InputError(f"SONNXModel.forward: no op result named {missing} "
+                             f"(last_layers={last_layers}); the results are {list(every)}")
+        return [every[n] for n in names]
 
-    def __call__(self, *x, **kwargs):
-        return self.forward(*x, **kwargs)
-
-    # ------------------------------------------------------------ mode
-    def train(self, mode: bool = True) -> "SONNXModel":
-        """Training mode (``autograd.training = mode``); returns self."""
-        autograd.training = bool(mode)
-        return self
-
-    def eval(self) -> "SONNXModel":
-        """Inference mode (``autograd.training = False``); returns self."""
-        return self.train(False)
-
-    @property
-    def training(self) -> bool:
-        return bool(autograd.training)
+    def _output_names(self, last_layers) -> list:
+        if last_layers is None:
+            return list(self.sg_ir.output_names)
+        return [r.name for r in self.sg_ir.graph.ops[:last_layers][-1].results]
 
     # ------------------------------------------------------------ weights
     @property
     def tensor_map(self) -> dict:
+        """ONNX weight name -> Tensor (the model's own Tensors)."""
         return self.sg_ir.tensor_map
 
-    def get_params(self) -> dict:
-        """Weight name -> Tensor (the model's own Tensors, not copies)."""
-        return dict(self.sg_ir.tensor_map)
+    def _own_params(self) -> dict:
+        params = {k: t for k, t in self.sg_ir.tensor_map.items() if t.stores_grad}
+        params.update(super()._own_params())
+        return params
 
-    def set_params(self, params: dict) -> None:
-        """Overwrite weights in place from ``params`` (name -> Tensor or array)."""
-        unknown = sorted(set(params) - set(self.sg_ir.tensor_map))
-        if unknown:
-            from .errors import InputError
-            raise InputError(f"unknown weights {unknown}")
-        for name, v in params.items():
-            self.sg_ir.tensor_map[name].copy_from_numpy(np.asarray(v))
+    def _own_states(self) -> dict:
+        states = dict(self.sg_ir.tensor_map)
+        states.update(super()._own_states())
+        return states
 
     def __repr__(self):
-        return f"<SONNXModel {self.sg_ir!r}>"
+        return f"<{type(self).__name__} {self.sg_ir!r}>"
 
 
 def _state_param_names(graph) -> set:

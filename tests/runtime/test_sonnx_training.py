@@ -78,16 +78,17 @@ def test_rep_run_training_names_ops_without_grad():
 def test_sonnx_model_api():
     net, x = Net(), X(3, 2, 6, 6)
     m = SONNXModel(exported(net, x))
-    assert isinstance(m.forward(x), Tensor)
-    np.testing.assert_allclose(m(x).numpy(), net.forward(x).numpy(), rtol=1e-12)
+    out = m.forward(x)  # SINGA's SONNXModel.forward returns the list of outputs
+    assert isinstance(out, list) and len(out) == 1 and isinstance(out[0], Tensor)
+    np.testing.assert_allclose(out[0].numpy(), net.forward(x).numpy(), rtol=1e-12)
     params = m.get_params()
     assert all(params[k] is m.sg_ir.tensor_map[k] for k in params)
     trainable = {k for k, v in params.items() if v.stores_grad}
     assert trainable == set(net.weights)  # running statistics are not weights
     assert m.train() is m and autograd.training is True and m.training
-    assert m.eval() is m and autograd.training is False
+    assert m.eval() is m and autograd.training is False and not m.training
     m.set_params({"MatMul_1.B": np.zeros((5, 4))})
-    np.testing.assert_array_equal(m(x).numpy(), np.zeros((3, 4)))
+    np.testing.assert_array_equal(m(x)[0].numpy(), np.zeros((3, 4)))  # eval: m(x) is forward
 
 
 def test_sonnx_model_transfer_learning_subclass():
@@ -101,14 +102,14 @@ def test_sonnx_model_transfer_learning_subclass():
             self.head = f64(autograd.Linear(5, 3))
 
         def forward(self, x):
-            return self.head(super().forward(x, last_layers=-1))
+            return self.head(super().forward(x, last_layers=-1)[0])
 
     m = Trans(exported(net, x))
     sgd = opt.SGD(lr=0.1)
     m.train()
     losses = []
     for _ in range(20):
-        loss = autograd.softmax_cross_entropy(m(x), t)
+        loss = autograd.softmax_cross_entropy(m.forward(x), t)  # m(x) would train_one_batch
         losses.append(float(loss.numpy().reshape(-1)[0]))
         for p, g in autograd.backward(loss):
             sgd.update(p, g)
