@@ -63,14 +63,24 @@ def _stand_in(t: Tensor, name: str) -> Tensor:
     return Tensor(device=t.device, data=t.data.copy(), requires_grad=False, name=name)
 
 
-def build_step_graph(rec: StepRecord) -> StepGraph:
-    """The graph of the step ``rec`` recorded (see the module docstring)."""
+def build_step_graph(rec: StepRecord, lower_conv: bool = False) -> StepGraph:
+    """The graph of the step ``rec`` recorded (see the module docstring).
+
+    ``lower_conv`` (the kernel targets) rewrites convolutions as columns and a
+    matrix product before differentiating, so that their backward is matrix
+    products too (see :mod:`singa.passes.lower_vjp`).
+    """
     if rec.loss is None:
         raise GradError("use_graph: the training step handed no loss to its optimizer")
     leaves: dict[str, Tensor] = {}
     results = list(rec.outputs) + [rec.loss]
     g = trace(rec.inputs, results, name="train_step", onnx_only=False, training=True,
               origins=leaves)
+    if lower_conv:
+        from ..passes import InferShapes, LowerConv
+
+        InferShapes().run(g)
+        LowerConv().run(g)
     by_id = {id(t): n for n, t in leaves.items()}
     params = {v.name: v for v in g.params}
     trained = [p for p in rec.params if by_id.get(id(p)) in params]

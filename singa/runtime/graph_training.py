@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import warnings
 
+from .. import device as _device
+from ..codegen.target import resolve as resolve_target
 from ..errors import SingaError
 from ..frontends.step_record import StepRecord, recording
 from ..frontends.train_step import build_step_graph
@@ -97,8 +99,10 @@ class GraphTrainer:
         if why is None:
             rec.outputs = outputs
             try:
-                step = CompiledStep(build_step_graph(rec), inputs[0].device if inputs else None,
-                                    target=self.target)
+                dev = _device.resolve(inputs[0].device if inputs else None)
+                target = resolve_target(self.target, dev)
+                step = CompiledStep(build_step_graph(rec, lower_conv=target != "numpy"), dev,
+                                    target=target)
             except SingaError as e:
                 why = f"{type(e).__name__}: {e}"
         if why is not None:

@@ -23,9 +23,12 @@ def training_passes(target: str):
                           LowerConv, PlanMemory, StrengthReduce)
     from ..passes.fuse import Fuse
 
+    from ..passes.lower_vjp import LowerVJP
+
     ps = [InferShapes(), FoldConstants(), StrengthReduce(), EliminateDeadCode()]
     if target != "numpy":
-        ps += [LowerConv(), FoldConstants(), EliminateDeadCode(), BoolToInt32(), Fuse()]
+        ps += [LowerConv(), LowerVJP(), FoldConstants(), EliminateDeadCode(), BoolToInt32(),
+               Fuse()]
     return ps + [InferShapes(), PlanMemory()]
 
 
