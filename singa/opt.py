@@ -89,6 +89,9 @@ class Optimizer:
         self._keys = {}  # id of an unnamed tensor -> (weak reference, its state key)
         self._key_numbers = itertools.count()
         self._devices = set()  # devices updated since the last step (for the profiler)
+        # bumped whenever state Tensors are replaced (not updated in place), so
+        # compiled training steps that read them know to re-record
+        self.states_version = 0
 
     def _schedule(self, name, value, minimum=None) -> DecayScheduler:
         sched = as_schedule(type(self).__name__, name, value, minimum)
@@ -229,6 +232,7 @@ class Optimizer:
                 raise ShapeError(f"{type(self).__name__}: state {name!r} of {key!r} has shape "
                                  f"{t.shape}, the parameter {param.shape}")
             if t.device != param.device or t.dtype != param.dtype or t.requires_grad:
+                self.states_version += 1
                 t = store[key] = Tensor(device=param.device, data=to_numpy(t).astype(param.dtype),
                                         requires_grad=False)
             found[name] = t
@@ -244,6 +248,7 @@ class Optimizer:
 
     def set_states(self, states: dict) -> None:
         """Restore what ``get_states`` returned (Tensors or arrays; copied in)."""
+        self.states_version += 1
         if "step_counter" in states:
             self._step = _as_int_step(states["step_counter"])
         for name in self.state_names:

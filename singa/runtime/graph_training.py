@@ -44,11 +44,18 @@ def _rebuild(shape, tensors):
 
 
 class _Compiled:
-    __slots__ = ("step", "shape", "steps_taken", "optimizer")
+    __slots__ = ("step", "shape", "steps_taken", "optimizer", "states_version")
 
     def __init__(self, step, shape, steps_taken, optimizer):
         self.step, self.shape = step, shape
         self.steps_taken, self.optimizer = steps_taken, optimizer
+        self.states_version = getattr(optimizer, "states_version", 0)
+
+    def current(self, model) -> bool:
+        """Whether the plan still reads the model's optimizer and its state Tensors."""
+        opt = self.optimizer
+        return (getattr(model, "optimizer", opt) is opt
+                and getattr(opt, "states_version", 0) == self.states_version)
 
 
 class GraphTrainer:
@@ -70,7 +77,7 @@ class GraphTrainer:
     def __call__(self, *args, **kwargs):
         key = self._key(args, kwargs)
         c = self.steps.get(key)
-        if c is None:
+        if c is None or (c and not c.current(self.model)):
             return self._record(key, args, kwargs)
         if c is False:
             return self.model.train_one_batch(*args, **kwargs)

@@ -135,3 +135,25 @@ def test_eval_mode_and_switching_graph_off_run_eagerly():
     assert m._compiled_step is None
     out, loss = m(*(tensor.from_numpy(a) for a in data[1]))
     assert np.isfinite(loss.item())
+
+
+def test_new_optimizer_states_or_a_new_optimizer_are_picked_up():
+    """set_states replaces the state Tensors and set_optimizer the rule: the next
+    step is recorded afresh, so compiled training keeps matching eager training."""
+    data = _batches(6)
+
+    def run(use_graph):
+        tensor.seed(11)
+        m = GuideCNN()
+        m.set_optimizer(opt.SGD(lr=0.05, momentum=0.9))
+        m.compile([tensor.from_numpy(data[0][0])], is_train=True, use_graph=use_graph)
+        losses = [m(*(tensor.from_numpy(a) for a in b))[1].item() for b in data[:2]]
+        saved = m.optimizer.get_states()
+        losses += [m(*(tensor.from_numpy(a) for a in b))[1].item() for b in data[2:4]]
+        m.optimizer.set_states(saved)  # back to the momentum of step 2
+        losses += [m(*(tensor.from_numpy(a) for a in data[4]))[1].item()]
+        m.set_optimizer(opt.Adam(lr=0.001))
+        losses += [m(*(tensor.from_numpy(a) for a in data[5]))[1].item()]
+        return losses
+
+    np.testing.assert_allclose(run(True), run(False), rtol=1e-5, atol=1e-5)
