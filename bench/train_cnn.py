@@ -2,9 +2,11 @@
 
 The model (Conv 1->20 5x5, ReLU, MaxPool 2, Conv 20->50 5x5, ReLU, MaxPool 2,
 Flatten, MatMul 800->500, ReLU, MatMul 500->10, softmax cross-entropy) trains
-with plain SGD on random 28x28 batches.  singa runs it two ways:
+with plain SGD on random 28x28 batches.  singa runs it three ways:
 
 - ``autograd``: the eager API of the guide (``autograd.Conv2d`` ... ``backward``),
+- ``use_graph``: the same layers in a ``model.Model`` compiled with
+  ``use_graph=True`` (forward, backward and SGD update as one optimised plan),
 - ``table``: the op table called by hand, forward then backward, which shows the
   cost of the ops alone, without the tape.
 
@@ -141,8 +143,9 @@ class TableCNN:
 
 # ------------------------------------------------------------------ singa: autograd
 
-def _autograd_model(params):
-    """The guide's CNN on singa's eager API, or None when that API is not usable."""
+def _autograd_model(params, return_model=False):
+    """The guide's CNN on singa's eager API, or None when that API is not usable;
+    with ``return_model``, a function making the model with ``params`` loaded."""
     try:
         from singa import autograd, opt, tensor
     except Exception:  # noqa: BLE001 - the eager API is optional for this bench
@@ -169,6 +172,13 @@ def _autograd_model(params):
         model.linear2.W.copy_from_numpy(params["W4"])
 
     load()
+    if return_model:
+        def make():
+            nonlocal model
+            model = CNN()
+            load()
+            return model
+        return make
     sgd = opt.SGD(lr=LR)
 
     def step(x, t):
@@ -188,6 +198,41 @@ def _autograd_model(params):
         print(f"# singa autograd unusable here ({type(e).__name__}: {e}); skipped")
         return None
     load()
+    return step
+
+
+def _graph_model(params):
+    """The same CNN as a ``model.Model`` trained with ``compile(use_graph=True)``:
+    the first step is recorded, later ones run the compiled plan."""
+    from singa import autograd, model, opt, tensor
+
+    make = _autograd_model(params, return_model=True)
+    if make is None:
+        return None
+
+    class Net(model.Model):
+        def __init__(self):
+            super().__init__()
+            self.cnn = make()
+
+        def forward(self, x):
+            return self.cnn.forward(x)
+
+        def train_one_batch(self, x, t):
+            out = self.forward(x)
+            loss = autograd.softmax_cross_entropy(out, t)
+            self.optimizer(loss)
+            return out, loss
+
+    net = Net()
+    net.set_optimizer(opt.SGD(lr=LR))
+    x, _ = _data(1, 2)
+    net.compile([tensor.Tensor(data=x[0])], is_train=True, use_graph=True)
+
+    def step(x, t):
+        _, loss = net(tensor.Tensor(data=x), tensor.Tensor(data=t))
+        return float(tensor.to_numpy(loss).reshape(-1)[0])
+
     return step
 
 
@@ -260,6 +305,7 @@ def main(argv=None):
     auto = _autograd_model(params)
     if auto is not None:
         runs["singa autograd"] = auto
+        runs["singa use_graph"] = _graph_model(params)
     torch_step, torch = (None, None) if args.no_torch else _torch_step(params)
     if torch_step is not None:
         runs["torch"] = torch_step
