@@ -181,7 +181,7 @@ def test_batchnorm_training_semantics():
 def _dropout_graph(ratio):
     x = X(50, 200, seed=3)
     p = Tensor(data=np.full((50, 200), 1.5), stores_grad=True, name="p")
-    g = trace([x], [autograd.dropout(autograd.mul(x, p), ratio)])
+    g = trace([x], [autograd.dropout(autograd.mul(x, p), ratio=ratio)])
     return g, {"p": Tensor(data=np.full((50, 200), 1.5), stores_grad=True)}, x
 
 
