@@ -162,7 +162,7 @@ def trace(inputs, outputs, name: str = "sonnx", onnx_only: bool = True,
     Raises :class:`~singa.errors.ExportError` when an output does not depend on
     any of the inputs through the tape, or (with ``onnx_only``, the default)
     when an op has no ONNX form (singa's losses: SoftmaxCrossEntropy,
-    CrossEntropy, MSELoss).  See the module docstring for the mapping.
+    CrossEntropy) or a user-defined Operator.  See the module docstring for the mapping.
 
     ``training`` keeps the ops as they ran (compiled training): BatchNormalization
     keeps its batch statistics and running-statistics results, Dropout its
@@ -200,8 +200,8 @@ def trace(inputs, outputs, name: str = "sonnx", onnx_only: bool = True,
             where = f"{op} ({node.name})" if node.name else op
             raise ExportError(
                 f"{where} has no ONNX form: it is a singa-only op (losses such as "
-                f"SoftmaxCrossEntropy, CrossEntropy and MSELoss are not ONNX operators); "
-                f"export the model's output, not the loss")
+                f"SoftmaxCrossEntropy and CrossEntropy, and user-defined Operators, are not ONNX "
+                f"operators); export the model's output, not the loss")
         k = counts.get(op, 0)
         counts[op] = k + 1
         locs[id(node)] = node.name or f"{op}_{k}"

@@ -1,4 +1,4 @@
-"""Losses: singa's own SoftmaxCrossEntropy, CrossEntropy and MSELoss (outside the
+"""Losses: singa's own SoftmaxCrossEntropy and CrossEntropy (outside the
 ONNX standard, used by the SINGA autograd API) and ONNX's SoftmaxCrossEntropyLoss
 and NegativeLogLikelihoodLoss.
 
@@ -8,8 +8,9 @@ singa's own losses return a tensor of shape (1,) in the dtype of the scores:
   [N, C]; loss = mean over n of -sum_c t * log_softmax(x).
 - ``CrossEntropy(x, t)``: x probabilities [N, C]; loss = mean over n of
   -sum_c t * log(x).
-- ``MSELoss(x, t)``: as SINGA's MeanSquareError, loss = sum((x - t)**2) / N / 2
-  with N = x.shape[0] (half the batch mean of the per-sample squared error).
+
+SINGA 3.1's mean square error is a mean over every element, standard ops
+composed by ``singa.losses``, so it needs no op of its own.
 """
 
 from __future__ import annotations
@@ -74,21 +75,6 @@ def _cross_entropy(xp, inputs, attrs):
     x, t = inputs
     _same_shape("CrossEntropy", x, t)
     return [_as_loss(xp, -(t * xp.log(x)).sum() / x.shape[0], x.dtype)]
-
-
-def _mse_grad(xp, inputs, outputs, douts, attrs):
-    x, t = inputs
-    d = (x - t) * (douts[0].reshape(()) / x.shape[0])
-    return [d.astype(x.dtype), (-d).astype(t.dtype) if t.dtype.kind == "f" else None]
-
-
-@defop("MSELoss", pattern=Pattern.OPAQUE, infer=_scalar_loss_infer, grad=_mse_grad)
-def _mse_loss(xp, inputs, attrs):
-    """sum((x - t)**2) / N / 2 with N = x.shape[0], as SINGA's MeanSquareError; shape (1,)."""
-    x, t = inputs
-    _same_shape("MSELoss", x, t)
-    err = x - t
-    return [_as_loss(xp, (err * err).sum() / x.shape[0] / 2, x.dtype)]
 
 
 # ------------------------------------------------------------------ ONNX losses

@@ -132,7 +132,7 @@ def test_one_training_step_matches_numpy_sgd():
                                    atol=1e-15, err_msg=k)
 
 
-def test_use_graph_runs_eagerly_and_the_compiled_step_plug_point():
+def test_use_graph_trains_as_eagerly_and_calls_go_through_the_compiled_step():
     results = []
     for use_graph in (False, True):
         tensor.seed(1)
@@ -141,7 +141,8 @@ def test_use_graph_runs_eagerly_and_the_compiled_step_plug_point():
         x, t = data()
         m.compile([x], use_graph=use_graph)
         results.append([float(m(x, t)[1].numpy()[0]) for _ in range(3)])
-    assert results[0] == results[1]
+    # the compiled plan sums in another order than NumPy: equal up to float32 rounding
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-6)
     calls = []
     m._compiled_step = lambda *a: calls.append(a) or "compiled"
     assert m(x, t) == "compiled" and calls == [(x, t)]
