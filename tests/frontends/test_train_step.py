@@ -143,3 +143,30 @@ def test_a_step_without_loss_and_wrong_inputs_are_refused(training):
         step.run([x], {"lr": 0.1})
     with pytest.raises(InputError):
         step.run([tensor.from_numpy(np.zeros((5, 2, 6, 6), np.float32)), y], {"lr": 0.1})
+
+
+def test_the_step_kernels_compile_with_nvrtc(training):
+    """The CUDA dialect of every kernel a training step's plan emits compiles (no GPU
+    needed), so compiled training on a GPU launches kernels NVRTC accepts."""
+    from singa.codegen import nvrtc
+    from singa.codegen.kernels import kernel_for
+
+    if not nvrtc.available():
+        pytest.skip("NVRTC not installed (pip install '.[test]')")
+    net = Net()
+    x, y = (tensor.from_numpy(a) for a in _batches(1)[0])
+    vs = {id(p): tensor.Tensor(p.shape, requires_grad=False) for p in net.params()}
+    out, loss = _eager_step(net, x, y, vs, 0.1)
+    step = CompiledStep(build_step_graph(StepRecord(
+        inputs=[x, y], outputs=[out], loss=loss, params=net.params(),
+        states={id(p): {"v": vs[id(p)]} for p in net.params()}, rule=momentum_rule,
+        hyper=("lr",)), lower_conv=True), "CPU", target="c")
+    step.run([x, y], {"lr": 0.1})
+    kernels = {}
+    for op in step.graph.ops:
+        k = kernel_for(op, lambda v: v.data if v.kind in ("const", "param") else None)
+        if k is not None:
+            kernels[k.name] = k
+    names = " ".join(kernels)
+    assert "fused" in names and "where" in names  # optimizer updates, ReLU's backward mask
+    assert ".entry" in nvrtc.compile_ptx(list(kernels.values()))
