@@ -127,11 +127,36 @@ class SingaRep(BackendRep):
             elif not hasattr(x, "dtype") or not hasattr(x, "shape"):
                 x = np.asarray(x)
             try:
-                out.append(self.device.put(x))
+                x = self.device.put(x)
             except Exception as e:
                 name = names[k] if k < len(names) else k
                 raise InputError(f"input {name!r}: cannot place on {self.device}: {e}") from e
+            out.append(self._as_declared(k, x))
         return out
+
+    def _as_declared(self, k: int, x):
+        """``x`` cast to input ``k``'s declared integer type when that loses nothing.
+
+        SINGA's tensors are float32 or int32, so SINGA users feed token ids as those
+        to models declaring int64 ids (the BERT, RoBERTa and GPT-2 examples); any other
+        mismatch is left to the input check, which names it.
+        """
+        ins = self.graph.inputs
+        t = ins[k].type if k < len(ins) else None
+        if t is None or t.dtype is None or x.dtype == t.dtype.np:
+            return x
+        want = t.dtype.np
+        if want.kind not in "iu" or x.dtype.kind not in "iuf" or x.size == 0:
+            return x
+        xp = self.device.xp
+        info = np.iinfo(want)
+        lo, hi = xp.min(x), xp.max(x)
+        integral = x.dtype.kind != "f" or bool(xp.all(xp.trunc(x) == x))
+        if not (integral and info.min <= lo and hi <= info.max):
+            raise InputError(f"input {ins[k].name!r}: declared {t.dtype.short}, given "
+                             f"{x.dtype} values that are not all {t.dtype.short} "
+                             f"(range {lo}..{hi}{'' if integral else ', fractions'})")
+        return x.astype(want)
 
     def _run_autograd(self, inputs, last_layers=None, all_outputs: bool = False):
         """Training mode: evaluate the IR op by op through ``autograd.apply``.

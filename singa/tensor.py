@@ -411,7 +411,8 @@ def rng() -> np.random.Generator:
 # SINGA names tied to its C++ core: what to use instead.
 _NOT_PROVIDED = {
     "CTensor": "there are no C++ tensor handles: Tensor.data is a NumPy (CPU) or CuPy (GPU) array",
-    "singa": "there is no singa_wrap module: use the functions of singa.tensor and singa.autograd",
+    "singa": "tensor.singa is SINGA's C++ binding; singa.singa_wrap stands in for its handles, "
+             "and the functions of singa.tensor and singa.autograd for the rest",
     "_call_singa_func": "there are no C++ functions to wrap: use singa.tensor's functions or "
                         "singa.autograd.apply(op, inputs, attrs)",
 }

@@ -252,3 +252,15 @@ def test_where_with_a_condition_computed_from_an_operand():
     dx, dy = out.creator.backward(np.ones(3))
     np.testing.assert_array_equal(dx, [0, 1, 0])
     np.testing.assert_array_equal(dy, [1, 0, 1])
+
+
+def test_singa_wrap_imports_gives_the_handles_and_names_the_rest():
+    from singa import operators_nn
+    from singa import singa_wrap as singa
+
+    assert singa.ConvHandle is operators_nn.ConvHandle
+    assert singa.CudnnPoolingHandle is operators_nn.PoolingHandle
+    with pytest.raises(AttributeError, match="singa.tensor.Tensor"):
+        singa.Tensor
+    with pytest.raises(AttributeError, match="no C.. core"):
+        singa.Communicator

@@ -311,3 +311,37 @@ def test_compile_options():
                                rtol=1e-5, atol=1e-6)
     with pytest.raises(IRError, match="unknown pass"):
         singa.compile(m, passes=["nope"])
+
+
+def _embedding_model(id_type=TP.INT64):
+    table = RNG.normal(size=(50, 4)).astype(np.float32)
+    nodes = [helper.make_node("Gather", ["table", "ids"], ["y"], axis=0)]
+    g = helper.make_graph(nodes, "emb", [helper.make_tensor_value_info("ids", id_type, ["N", 3])],
+                          [helper.make_tensor_value_info("y", TP.FLOAT, ["N", 3, 4])],
+                          [numpy_helper.from_array(table, "table")])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), table
+
+
+def test_token_ids_fed_as_int32_or_float32_reach_int64_inputs():
+    """SINGA users feed ids in SINGA's tensor types (its BERT/GPT-2 examples do)."""
+    m, table = _embedding_model()
+    rep = sonnx.prepare(m)
+    ids = np.array([[0, 7, 49], [3, 3, 1]])
+    want = table[ids]
+    for given in (ids.astype(np.int32), ids.astype(np.float32), ids.astype(np.uint8)):
+        np.testing.assert_array_equal(tensor.to_numpy(rep.run([given])[0]), want)
+        np.testing.assert_array_equal(tensor.to_numpy(rep.run([tensor.from_numpy(given)])[0]),
+                                      want)
+
+
+def test_ids_that_a_cast_would_change_are_refused():
+    rep = sonnx.prepare(_embedding_model()[0])
+    with pytest.raises(InputError, match="'ids'.*fractions"):
+        rep.run([np.array([[0.5, 1, 2]], np.float32)])
+    with pytest.raises(InputError, match="'ids'"):
+        rep.run([np.array([[np.nan, 1, 2]], np.float32)])
+    rep32 = sonnx.prepare(_embedding_model(TP.INT32)[0])
+    with pytest.raises(InputError, match="'ids'.*range"):
+        rep32.run([np.array([[0, 1, 2**40]], np.int64)])
+    with pytest.raises(InputError, match="'x'.*f64 != f32"):  # a float input stays strict
+        sonnx.prepare(cnn_model()).run([np.zeros((1, 1, 8, 8), np.float64)])
