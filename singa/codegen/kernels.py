@@ -42,6 +42,8 @@ def kernel_for(op, const_value, target: str | None = None):
                 else gemm.gemm_kernel(op, types, out, attrs))
     if op.name in ("Conv", "MaxPool", "AveragePool", "Im2Col"):
         return window.window_kernel(op, attrs, types, out)
+    if op.name == "Col2Im":
+        return window.col2im(op, attrs, types, out, const_value) if out.is_static else None
     return templated.templated_kernel(op, attrs, types, out, const_value)
 
 

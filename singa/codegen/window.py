@@ -1,4 +1,4 @@
-"""Sliding-window kernels: depthwise convolution, MaxPool, AveragePool and Im2Col.
+"""Sliding-window kernels: depthwise convolution, MaxPool, AveragePool, Im2Col, Col2Im.
 
 One work item per output row (image, channel, output row; 1-D windows are
 2-D ones of height 1).  The geometry (output size, pads, ceil_mode's extra
@@ -250,6 +250,44 @@ def im2col(op, attrs, types, out):
             f"for (long long ow = hi; ow < {ow_n}LL; ++ow) yr[ow] = 0;"]
     note = f"{kh}x{kw} window stride {sh},{sw} dilation {dh},{dw} pads {ph},{pw}"
     return _kernel(op, "im2col", {0: x}, out, rows, body, note, 1)
+
+
+def col2im(op, attrs, types, out, const_value):
+    """Col2Im (Im2Col's adjoint): one image row per work item, gathering every
+    column entry that was copied from it (no two items write one element)."""
+    from ..ops.base import as_int_list
+    from ..ops.im2col import im2col_geometry
+
+    x = types[0]
+    if (len(op.operands) != 3 or len(out.shape) not in (3, 4)
+            or not dialect.supported(x.dtype) or x.dtype != out.dtype):
+        return None
+    block = as_int_list(const_value(op.operands[2]))
+    if len(block) != len(out.shape) - 2:
+        return None
+    kernel, strides, dilations, pb, o = im2col_geometry(out.shape, dict(attrs, kernel_shape=block))
+    sp, (kh, kw), (sh, sw), (dh, dw), (ph, pw), _, (oh_n, ow_n) = _two_d(
+        out.shape[2:], kernel, strides, dilations, pb, pb, o)
+    h, wd = sp
+    t = dialect.STORAGE[x.dtype]
+    rows = out.shape[0] * out.shape[1] * h
+    body = [f"const long long ih = i % {h}LL, nc = i / {h}LL;",
+            f"{t} *SINGA_RESTRICT yr = y + i * {wd}LL;",
+            f"for (long long w = 0; w < {wd}LL; ++w) yr[w] = 0;",
+            f"for (long long r = 0; r < {kh}LL; ++r) {{",
+            f"  const long long num = ih + {ph}LL - r * {dh}LL;",
+            f"  if (num < 0 || num % {sh}LL != 0 || num / {sh}LL >= {oh_n}LL) continue;",
+            f"  for (long long s = 0; s < {kw}LL; ++s) {{",
+            f"    const long long off = s * {dw}LL - {pw}LL;",
+            f"    long long lo = off < 0 ? (-off + {sw - 1}LL) / {sw}LL : 0;",
+            f"    long long hi = {wd - 1}LL - off < 0 ? 0 : ({wd - 1}LL - off) / {sw}LL + 1;",
+            f"    if (hi > {ow_n}LL) hi = {ow_n}LL;",
+            f"    const {t} *SINGA_RESTRICT cr = a0 + ((nc * {kh * kw}LL + r * {kw}LL + s) "
+            f"* {oh_n}LL + num / {sh}LL) * {ow_n}LL;",
+            f"    for (long long ow = lo; ow < hi; ++ow) yr[ow * {sw}LL + off] += cr[ow];",
+            "  }", "}"]
+    note = f"{kh}x{kw} window stride {sh},{sw} dilation {dh},{dw} pads {ph},{pw}"
+    return _kernel(op, "col2im", {0: x}, out, rows, body, note, kh * kw)
 
 
 def window_kernel(op, attrs, types, out):

@@ -51,18 +51,22 @@ def _windows(x_shape, attrs):
     return kernel, out, pads, taps
 
 
-def _im2col_grad(xp, inputs, outputs, douts, attrs):
-    """The adjoint: each column entry added back to the input element it copied."""
-    x = inputs[0]
-    kernel, out, pads, taps = _windows(x.shape, attrs)
-    n, c = x.shape[:2]
-    dcol = douts[0].reshape((n, c) + tuple(kernel) + tuple(out))
-    padded = tuple(d + b + e for d, (b, e) in zip(x.shape[2:], pads))
-    dxpad = xp.zeros((n, c) + padded, dtype=dcol.dtype)
+def col2im(xp, dcol, x_shape, attrs):
+    """The adjoint of Im2Col: every column entry added back into the element of an
+    ``x_shape`` image it was copied from (ONNX's Col2Im, PyTorch's fold)."""
+    kernel, out, pads, taps = _windows(x_shape, attrs)
+    n, c = x_shape[:2]
+    d = dcol.reshape((n, c) + tuple(kernel) + tuple(out))
+    padded = tuple(s + b + e for s, (b, e) in zip(x_shape[2:], pads))
+    xpad = xp.zeros((n, c) + padded, dtype=dcol.dtype)
     lead = (slice(None), slice(None))
     for tap, window in taps:
-        dxpad[lead + window] += dcol[lead + tap]
-    return [dxpad[lead + tuple(slice(b, b + d) for d, (b, _) in zip(x.shape[2:], pads))]]
+        xpad[lead + window] += d[lead + tap]
+    return xpad[lead + tuple(slice(b, b + s) for s, (b, _) in zip(x_shape[2:], pads))]
+
+
+def _im2col_grad(xp, inputs, outputs, douts, attrs):
+    return [col2im(xp, douts[0], inputs[0].shape, attrs)]
 
 
 @defop("Im2Col", pattern=Pattern.INJECTIVE, infer=_infer, grad=_im2col_grad, since=1)
@@ -78,3 +82,58 @@ def im2col_op(xp, inputs, attrs):
     for tap, window in taps:
         col[lead + tap] = xpad[lead + window]
     return [col.reshape(n, c * prod(kernel), prod(out))]
+
+
+# ------------------------------------------------------------------ Col2Im (ONNX, opset 18)
+
+def _col2im_image(op_attrs, values, where="Col2Im"):
+    """(image shape, block shape, Im2Col attributes) from Col2Im's constant inputs."""
+    from .base import as_int_list
+
+    image, block = as_int_list(values[1]), as_int_list(values[2])
+    if len(image) != len(block) or not image:
+        raise ShapeError(f"{where}: image_shape {image} and block_shape {block} must be "
+                         f"non-empty and of one length")
+    attrs = dict(op_attrs, kernel_shape=block)
+    return image, block, attrs
+
+
+def _col2im_infer(types, attrs, values):
+    x = types[0]
+    if values[1] is None or values[2] is None or x.shape is None:
+        nd = None if types[1] is None or types[1].shape is None else types[1].shape[0]
+        return [TensorType(x.dtype, None if not isinstance(nd, int) else
+                           ((x.shape or [None])[0], None) + (None,) * nd)]
+    image, block, a = _col2im_image(attrs, values)
+    n, ck = x.shape[0], x.shape[1]
+    k = prod(block)
+    if isinstance(ck, int) and ck % k:
+        raise ShapeError(f"Col2Im: input has {ck} rows, not a multiple of the block's {k}")
+    c = ck // k if isinstance(ck, int) else None
+    if isinstance(c, int) and isinstance(x.shape[2], int):
+        _, _, _, _, out = im2col_geometry((1, c) + tuple(image), a)
+        if prod(out) != x.shape[2]:
+            raise ShapeError(f"Col2Im: input has {x.shape[2]} blocks, the image {image} "
+                             f"with block {block} gives {prod(out)}")
+    return [TensorType(x.dtype, (n, c) + tuple(image))]
+
+
+def _col2im_grad(xp, inputs, outputs, douts, attrs):
+    image, block, a = _col2im_image(attrs, [None, inputs[1], inputs[2]])
+    return [im2col_op(xp, [douts[0]], a)[0], None, None]
+
+
+@defop("Col2Im", pattern=Pattern.OPAQUE, infer=_col2im_infer, grad=_col2im_grad, since=18)
+def col2im_op(xp, inputs, attrs):
+    """ONNX Col2Im: columns (N, C * prod(block), L) summed back into (N, C, *image)."""
+    x = inputs[0]
+    image, block, a = _col2im_image(attrs, [None, inputs[1], inputs[2]])
+    k = prod(block)
+    if x.ndim != 3 or x.shape[1] % k:
+        raise ShapeError(f"Col2Im: input of shape {x.shape} is not (N, C * {k}, L)")
+    shape = (x.shape[0], x.shape[1] // k) + tuple(image)
+    _, _, _, _, out = im2col_geometry(shape, a)
+    if prod(out) != x.shape[2]:
+        raise ShapeError(f"Col2Im: input has {x.shape[2]} blocks, the image {image} with "
+                         f"block {block} gives {prod(out)}")
+    return [col2im(xp, x, shape, a)]

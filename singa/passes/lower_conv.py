@@ -34,8 +34,15 @@ def _static(v) -> bool:
 
 
 class LowerConv(OpRewrite):
+    """``single_channel``: lower a one-input-channel Conv too, which inference leaves
+    to the window kernel (it is depthwise in form); training wants its weight
+    gradient as a matrix product."""
+
     op_name = "Conv"
     name = "lower_conv"
+
+    def __init__(self, single_channel: bool = False):
+        self.single_channel = single_channel
 
     def rewrite(self, graph: Graph, conv: Op) -> bool:
         from ..ops import OPS
@@ -52,8 +59,9 @@ class LowerConv(OpRewrite):
             return False
         attrs = OPS["Conv"].attrs(conv.attrs)
         g = _ConvGeom("Conv", x.type.shape, w.type.shape, attrs)
-        if (g.g == g.c and g.m % g.c == 0) or g.n == 0 or g.p == 0:
-            return False  # depthwise: a window kernel of its own
+        depthwise = g.g == g.c and g.m % g.c == 0 and not (self.single_channel and g.g == 1)
+        if depthwise or g.n == 0 or g.p == 0:
+            return False  # a window kernel of its own
 
         def shape(*dims):
             return graph.add_const(np.array(dims, np.int64))

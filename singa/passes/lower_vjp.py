@@ -5,7 +5,8 @@ the ``c`` and ``cuda`` targets the heavy part of a backward pass, the matrix
 products of linear layers and lowered convolutions, then goes through NumPy's
 BLAS, whose threads fight the kernels' own pool, and the elementwise rules
 make a pass over memory each.  This pass rewrites the VJPs it has a rule for
-into ordinary table ops (MatMul, Gemm, Transpose, Reshape, ReduceSum, Where...),
+into ordinary table ops (MatMul, Gemm, Transpose, Reshape, ReduceSum, Where,
+Col2Im...),
 which the later passes fuse and the code generator turns into kernels.  The
 rules are data: :data:`RULES` maps an op name to a function returning the
 gradient values, or None to keep the VJP (a form the rule does not cover).
@@ -113,6 +114,15 @@ def _add(b: _Builder, ins, outs, douts, needs, attrs):
     return [b.sum_to(dy, v.type.shape) if need else None for v, need in zip(ins, needs)]
 
 
+def _im2col(b: _Builder, ins, outs, douts, needs, attrs):
+    x, dy = ins[0], douts[0]
+    if dy is None or not _static(x):
+        return None
+    window = {k: list(attrs[k]) for k in ("strides", "dilations", "pads") if attrs.get(k)}
+    return [b.op("Col2Im", [dy, b.const(list(x.type.shape[2:])),
+                            b.const(list(attrs["kernel_shape"]))], window)]
+
+
 #: op name -> rule(builder, inputs, results, result grads, needs, attrs) -> grads or None
 RULES = {
     "MatMul": _matmul,
@@ -120,6 +130,7 @@ RULES = {
     "Reshape": _reshape,
     "Flatten": _reshape,
     "Add": _add,
+    "Im2Col": _im2col,
 }
 
 

@@ -1,4 +1,4 @@
-"""codegen.window: depthwise convolution, MaxPool and AveragePool kernels.
+"""codegen.window: depthwise convolution, MaxPool, AveragePool, Im2Col and Col2Im kernels.
 
 One-node models on target "c" against the op table's compute in float64 (see
 test_templated); each case says whether the plan must launch the window
@@ -95,6 +95,14 @@ CASES = [
          id="im2col-1d-f16-pads-wider-than-kernel"),
     case("Im2Col", data((1, 2, 3, 3), np.int32), {"kernel_shape": [2, 2], "pads": [1, 1, 1, 1]},
          id="im2col-int32"),
+    # Col2Im (ONNX; Im2Col's adjoint, compiled training's convolution input gradient)
+    case("Col2Im", data((2, 27, 16), F32), {"strides": [2, 2], "pads": [1, 1, 1, 1]},
+         {"image": np.array([7, 7]), "block": np.array([3, 3])}, id="col2im-strides-pads"),
+    case("Col2Im", data((1, 8, 32), F64), {"strides": [1, 2], "pads": [0, 1, 1, 0],
+                                           "dilations": [2, 1]},
+         {"image": np.array([9, 8]), "block": np.array([2, 2])}, id="col2im-dilated-f64"),
+    case("Col2Im", data((2, 20, 13), F32), {"pads": [2, 2]},
+         {"image": np.array([13]), "block": np.array([5])}, id="col2im-1d"),
 ]
 
 
@@ -129,7 +137,7 @@ def test_cuda_dialect_compiles():
             if not k.host_only:  # a cuda plan has cuBLAS where these c plans have a GEMM
                 kernels[k.name] = k
     assert {k.base for k in kernels.values()} >= {"depthwise_conv", "maxpool", "avgpool",
-                                                   "im2col"}
+                                                   "im2col", "col2im"}
     ptx = nvrtc.compile_ptx(list(kernels.values()))
     ptx = ptx.decode() if isinstance(ptx, bytes) else ptx
     assert all(f".entry {name}" in ptx for name in kernels)

@@ -239,9 +239,17 @@ def ref_im2col(x, kernel_shape, strides=None, dilations=None, pads=None):
 CASES += [
     Case("Im2Col", [rand(2, 3, 6, 7)], {"kernel_shape": [3, 2], "strides": [2, 1],
                                         "pads": [1, 0, 1, 1]},
-         reference=ref_im2col, grad=False, id="2d_pads_strides"),
+         reference=ref_im2col, id="2d_pads_strides"),
     Case("Im2Col", [rand(1, 2, 7, 7)], {"kernel_shape": [2, 2], "dilations": [3, 2]},
-         reference=ref_im2col, grad=False, id="2d_dilated"),
+         reference=ref_im2col, id="2d_dilated"),
     Case("Im2Col", [rand(2, 3, 9)], {"kernel_shape": [4], "strides": [3], "pads": [2, 2]},
-         reference=ref_im2col, grad=False, id="1d"),
+         reference=ref_im2col, id="1d"),
+    # ONNX Col2Im (opset 18), Im2Col's adjoint, against onnxruntime
+    Case("Col2Im", [rand(2, 2 * 6, 16), np.array([5, 6]), np.array([2, 3])], {},
+         grad_inputs=(0,), id="plain"),
+    Case("Col2Im", [rand(1, 3 * 9, 16), np.array([7, 7]), np.array([3, 3])],
+         {"strides": [2, 2], "pads": [1, 1, 1, 1]}, grad_inputs=(0,), id="strides_pads"),
+    Case("Col2Im", [rand(2, 4, 32), np.array([9, 8]), np.array([2, 2])],
+         {"strides": [1, 2], "pads": [0, 1, 1, 0], "dilations": [2, 1]}, grad_inputs=(0,),
+         id="dilated_uneven_pads"),
 ]

@@ -82,6 +82,12 @@ CASES = {
           %da, %db = VJP(%a, %b, %y, %dy) {grad_arity=[2,1], grad_needs=[1,1], grad_of="Add"} : f32[2,1,4], f32[3,1]
           return %da, %db
         }''', [R(2, 1, 4), R(3, 1), R(2, 3, 4)]),
+    "im2col": ('''
+        graph @g(%x: f32[2,3,7,6], %dcol: f32[2,27,12]) -> (f32[2,3,7,6]) {
+          %col = Im2Col(%x) {kernel_shape=[3,3], pads=[1,0,1,1], strides=[2,2]} : f32[2,27,12]
+          %dx = VJP(%x, %col, %dcol) {grad_arity=[1,1], grad_needs=[1], grad_of="Im2Col", kernel_shape=[3,3], pads=[1,0,1,1], strides=[2,2]} : f32[2,3,7,6]
+          return %dx
+        }''', [R(2, 3, 7, 6), R(2, 27, 12)]),
 }
 
 
