@@ -80,7 +80,7 @@ def build_step_graph(rec: StepRecord, lower_conv: bool = False) -> StepGraph:
         from ..passes import InferShapes, LowerConv
 
         InferShapes().run(g)
-        LowerConv(single_channel=True).run(g)
+        LowerConv().run(g)
     by_id = {id(t): n for n, t in leaves.items()}
     params = {v.name: v for v in g.params}
     trained = [p for p in rec.params if by_id.get(id(p)) in params]

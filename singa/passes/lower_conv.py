@@ -34,15 +34,8 @@ def _static(v) -> bool:
 
 
 class LowerConv(OpRewrite):
-    """``single_channel``: lower a one-input-channel Conv too, which inference leaves
-    to the window kernel (it is depthwise in form); training wants its weight
-    gradient as a matrix product."""
-
     op_name = "Conv"
     name = "lower_conv"
-
-    def __init__(self, single_channel: bool = False):
-        self.single_channel = single_channel
 
     def rewrite(self, graph: Graph, conv: Op) -> bool:
         from ..ops import OPS
@@ -59,9 +52,12 @@ class LowerConv(OpRewrite):
             return False
         attrs = OPS["Conv"].attrs(conv.attrs)
         g = _ConvGeom("Conv", x.type.shape, w.type.shape, attrs)
-        depthwise = g.g == g.c and g.m % g.c == 0 and not (self.single_channel and g.g == 1)
-        if depthwise or g.n == 0 or g.p == 0:
-            return False  # a window kernel of its own
+        # Depthwise convolutions have a window kernel of their own; a one-channel
+        # Conv (group 1: a grey image's first layer) is depthwise in form only and
+        # must be lowered, or it stays a NumPy step whose BLAS threads, spinning
+        # after the call, starve every kernel after it (FER+: 2.5x slower).
+        if (g.g == g.c and g.g > 1 and g.m % g.c == 0) or g.n == 0 or g.p == 0:
+            return False
 
         def shape(*dims):
             return graph.add_const(np.array(dims, np.int64))

@@ -61,6 +61,9 @@ CASES = [
     ("[2,6,7,7]", "[4,3,3,3]", "[2,4,5,5]", "{group=2, kernel_shape=[3,3]}"),
     ("[1,6,5,5]", "[9,2,1,1]", "[1,9,5,5]", "{group=3, kernel_shape=[1,1]}"),
     ("[2,4,9]", "[8,2,3]", "[2,8,5]", "{group=2, kernel_shape=[3], pads=[1,1], strides=[2]}"),
+    # one input channel, group 1 (a grey image's first layer): depthwise in form only,
+    # the window kernel does not take it, so it must be lowered
+    ("[2,1,8,8]", "[5,1,3,3]", "[2,5,6,6]", "{kernel_shape=[3,3]}"),
 ]
 
 
