@@ -6,6 +6,8 @@ import pytest
 from singa import autograd, tensor
 from singa.errors import GradError, ShapeError
 
+from tests._numeric import central_difference
+
 
 def _param(a):
     return tensor.Tensor(data=np.asarray(a, np.float64), requires_grad=True, stores_grad=True)
@@ -13,17 +15,7 @@ def _param(a):
 
 def _numeric_grad(f, p, eps=1e-6):
     """Central differences of scalar f() w.r.t. every entry of tensor p (float64)."""
-    g = np.zeros(p.shape)
-    flat = p.data.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        hi = f()
-        flat[i] = old - eps
-        lo = f()
-        flat[i] = old
-        g.reshape(-1)[i] = (hi - lo) / (2 * eps)
-    return g
+    return central_difference(f, p.data, eps)
 
 
 def _loss_value(build):

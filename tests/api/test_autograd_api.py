@@ -6,6 +6,7 @@ import pytest
 
 from singa import (autograd, functions, losses, operators, operators_logic, operators_nn,
                    operators_shape, tensor)
+from tests._numeric import central_difference
 from tests.api._autograd_cases import CASES
 
 
@@ -23,17 +24,7 @@ def _numeric_grad(case, arrays, dys, k, eps=1e-6):
         outs = _outputs(case.fn(*_tensors(arrays)))
         return sum(float((o.numpy() * dy).sum()) for o, dy in zip(outs, dys))
 
-    x = arrays[k]
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + eps
-        hi = objective()
-        x[i] = old - eps
-        lo = objective()
-        x[i] = old
-        g[i] = (hi - lo) / (2 * eps)
-    return g
+    return central_difference(objective, arrays[k], eps)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.test_id for c in CASES])

@@ -8,6 +8,8 @@ from singa.errors import GradError, ShapeError
 from singa.operators_nn import BatchNormHandle
 from singa.tensor import Tensor
 
+from tests._numeric import central_difference
+
 rng = np.random.default_rng(11)
 
 
@@ -17,19 +19,6 @@ def T(a, **kw):
 
 def P(a):
     return T(a, requires_grad=True, stores_grad=True)
-
-
-def _fd(f, x, eps=1e-6):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + eps
-        hi = f()
-        x[i] = old - eps
-        lo = f()
-        x[i] = old
-        g[i] = (hi - lo) / (2 * eps)
-    return g
 
 
 def test_operator_call_returns_a_tuple_and_creator_backward_gives_operand_grads():
@@ -85,7 +74,7 @@ def test_user_defined_operator_trains_through_the_tape():
 
     (p, g), = list(autograd.backward(loss()))
     assert p is w
-    want = _fd(lambda: float(loss().numpy()[0]), w.data)
+    want = central_difference(lambda: float(loss().numpy()[0]), w.data)
     np.testing.assert_allclose(g.numpy(), want, rtol=1e-6)
 
 
@@ -107,7 +96,7 @@ def test_loss_creator_backward_defaults_to_one_and_skips_the_target():
     loss = autograd.softmax_cross_entropy(T(x), T(t))
     dx = loss.creator.backward()
     assert isinstance(dx, np.ndarray)
-    want = _fd(lambda: float(autograd.softmax_cross_entropy(T(x), T(t)).numpy()[0]), x)
+    want = central_difference(lambda: float(autograd.softmax_cross_entropy(T(x), T(t)).numpy()[0]), x)
     np.testing.assert_allclose(dx, want, rtol=1e-6, atol=1e-9)
 
 
