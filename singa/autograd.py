@@ -108,7 +108,8 @@ def apply(op_name: str, inputs, attrs: dict | None = None, name: str | None = No
     try:
         outs = compute(dev.xp, arrays, full)
     except ShapeError as e:
-        raise ShapeError(f"{_where(op_name, name)}: {e} (input shapes {_shapes(arrays)})") from e
+        raise ShapeError(f"{_prefixed(_where(op_name, name), op_name, str(e))} "
+                         f"(input shapes {_shapes(arrays)})") from e
     except SingaError:
         raise
     except (ValueError, IndexError, TypeError) as e:
@@ -132,6 +133,13 @@ def _record(opdef, attrs, tensors, arrays, outs, dev, name=None) -> list[Tensor]
 
 def _where(op_name, name):
     return f"{op_name} ({name})" if name else op_name
+
+
+def _prefixed(where: str, op_name: str, msg: str) -> str:
+    """``msg`` led by ``where``, once: op computes often name their op already."""
+    if msg.startswith(f"{op_name}:"):
+        msg = msg[len(op_name) + 1:].lstrip()
+    return f"{where}: {msg}"
 
 
 def _shapes(arrays):

@@ -39,7 +39,9 @@ def _lazy_forward(forward):
         except ShapeError as e:
             if getattr(e, "layer", None) is not None:
                 raise  # an inner layer already said where
-            err = ShapeError(f"{self._label()}: {e}")
+            msg = str(e)
+            label = self._label()
+            err = ShapeError(msg if msg.startswith(label) else f"{label}: {msg}")
             err.layer = self._label()
             raise err from e
 

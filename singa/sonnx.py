@@ -29,9 +29,15 @@ __all__ = ["prepare", "SingaRep", "SingaBackend", "to_onnx", "run_model", "run_n
 
 
 def to_onnx(inputs, outputs, model_name: str = "sonnx", opset: int | None = None):
-    """Trace ``outputs`` back to ``inputs`` (lists of Tensors) into an ONNX model."""
+    """Trace ``outputs`` back to ``inputs`` into an ONNX model.
+
+    The Tensors among ``inputs`` become the graph inputs, in order; other entries
+    (numbers, shapes) are passed over, as SINGA does: its users list every
+    argument of the ops they called, as in ``to_onnx([x, -0.5, 0.5], [clip(x)])``.
+    """
     from .exporters.onnx_export import to_onnx as _to_onnx
 
+    inputs = [t for t in inputs if isinstance(t, Tensor)]
     return _to_onnx(inputs, outputs, model_name=model_name, opset=opset)
 
 

@@ -345,3 +345,13 @@ def test_ids_that_a_cast_would_change_are_refused():
         rep32.run([np.array([[0, 1, 2**40]], np.int64)])
     with pytest.raises(InputError, match="'x'.*f64 != f32"):  # a float input stays strict
         sonnx.prepare(cnn_model()).run([np.zeros((1, 1, 8, 8), np.float64)])
+
+
+def test_to_onnx_passes_over_the_non_tensor_arguments_users_list():
+    x = tensor.from_numpy(RNG.normal(size=(2, 3)).astype(np.float32))
+    y = autograd.clip(x, -0.5, 0.5)
+    m = sonnx.to_onnx([x, -0.5, 0.5], [y])
+    assert len(m.graph.input) == 1
+    got = ort.InferenceSession(m.SerializeToString()).run(None, {m.graph.input[0].name:
+                                                                 tensor.to_numpy(x)})[0]
+    np.testing.assert_array_equal(got, np.clip(tensor.to_numpy(x), -0.5, 0.5))
