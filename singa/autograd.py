@@ -17,6 +17,9 @@ was called with, as raw arrays (what SINGA calls CTensors is ``Tensor.data``).
 
 from __future__ import annotations
 
+import sys
+import threading
+import types
 from collections import Counter, deque
 
 import numpy as np
@@ -26,8 +29,31 @@ from .errors import DeviceError, GradError, OpError, ShapeError, SingaError
 from .ops import OPS
 from .tensor import Tensor
 
-#: True while training: Dropout drops, BatchNorm uses batch statistics.
-training = False
+class _Mode(threading.local):
+    """The training flag, one per thread; every thread starts in inference mode."""
+
+    training = False
+
+
+_mode = _Mode()
+
+
+class _AutogradModule(types.ModuleType):
+    """``autograd.training`` as SINGA users write it (read and assign the module
+    attribute), but per thread: a thread training a model does not switch a
+    ``SingaRep`` serving inference in another thread to the training path."""
+
+    @property
+    def training(self) -> bool:
+        """True while training: Dropout drops, BatchNorm uses batch statistics."""
+        return _mode.training
+
+    @training.setter
+    def training(self, value) -> None:
+        _mode.training = bool(value)
+
+
+sys.modules[__name__].__class__ = _AutogradModule
 
 
 class Node:

@@ -16,6 +16,7 @@ So a plan never runs with stale weights.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -133,6 +134,9 @@ class Executor:
         self.relax_batch = relax_batch
         self.max_plans = max_plans
         self._cache: OrderedDict = OrderedDict()
+        # runs share one rep across threads: the cache's reads, reorders and
+        # evictions must not interleave (plans are built outside the lock)
+        self._lock = threading.Lock()
         self._host_params = {v.name: v.data for v in graph.params}
         self._device_params = None
 
@@ -203,10 +207,11 @@ class Executor:
         """The cached (or newly built) plan for these input arrays."""
         key = (tuple((tuple(a.shape), str(a.dtype)) for a in arrays), self.device,
                last_layers, bool(all_outputs))
-        c = self._cache.get(key)
-        if c is not None and self._still_valid(c, params):
-            self._cache.move_to_end(key)
-            return c
+        with self._lock:
+            c = self._cache.get(key)
+            if c is not None and self._still_valid(c, params):
+                self._cache.move_to_end(key)
+                return c
         shapes = [tuple(a.shape) for a in arrays]
         dump = None
         if self.dump_dir is not None:
@@ -231,9 +236,10 @@ class Executor:
         if dump is not None:
             with open(f"{dump}/plan.txt", "w", encoding="utf-8") as f:
                 f.write(str(plan))
-        self._cache[key] = c
-        while len(self._cache) > self.max_plans:
-            self._cache.popitem(last=False)
+        with self._lock:
+            self._cache[key] = c
+            while len(self._cache) > self.max_plans:
+                self._cache.popitem(last=False)
         return c
 
     def _still_valid(self, c: _Compiled, params) -> bool:
