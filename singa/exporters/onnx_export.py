@@ -148,8 +148,14 @@ def _upsample_as_resize(op):
     return _Renamed(op, "Resize", attrs, [op.operands[0], None, op.operands[1]])
 
 
+def _scatter_as_scatter_elements(op):
+    # Scatter (deprecated since opset 11) is ScatterElements without a reduction
+    return _Renamed(op, "ScatterElements", {"axis": op.attrs.get("axis", 0)},
+                    list(op.operands))
+
+
 #: Ops written as another op (deprecated ONNX ops the checker refuses).
-_REWRITES = {"Upsample": _upsample_as_resize}
+_REWRITES = {"Upsample": _upsample_as_resize, "Scatter": _scatter_as_scatter_elements}
 
 
 def _convert_op(op, opset, names, node_name, keep_results):

@@ -82,6 +82,14 @@ def normalize(x):
 TARGETS = ("numpy", "c")
 
 
+# Cases whose stored outputs are one draw of NumPy's global generator when onnx made
+# them (the seed attribute never reached it): no implementation reproduces them, onnx's
+# own reference evaluator neither, so shapes, dtypes and the 0/1 support are compared.
+STORED_GLOBAL_DRAWS = frozenset(
+    f"test_bernoulli{s}" for s in ("", "_expanded", "_double", "_double_expanded", "_seed",
+                                   "_seed_expanded"))
+
+
 def check_case(case, backend, xfail=None, target=None):
     """Prepare ``case.model`` on ``backend`` (for ``target``) once and compare every
     data set.
@@ -94,6 +102,11 @@ def check_case(case, backend, xfail=None, target=None):
     for inputs, expected in case.data_sets:
         got = rep.run([normalize(x) for x in inputs])
         ref = [normalize(x) for x in expected]
+        if case.name in STORED_GLOBAL_DRAWS:
+            got = [np.asarray(t.data) for t in got]
+            assert [(g.shape, g.dtype) for g in got] == [(r.shape, r.dtype) for r in ref]
+            assert all(np.isin(g, (0, 1)).all() for g in got)
+            continue
         Runner.assert_similar_outputs(ref, [np.asarray(t.data) for t in got],
                                       rtol=case.rtol, atol=case.atol, model_dir=case.name)
 

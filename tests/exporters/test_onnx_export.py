@@ -161,11 +161,12 @@ def test_table_op_roundtrip(case):
 def test_every_onnx_op_of_the_table_is_exported():
     """Each ONNX op in the table has at least one exported case (or is random-only).
 
-    Constant has no operand (no eager path); Upsample only has old-opset cases and
-    is tested on its own (it exports as Resize)."""
+    Constant has no operand (no eager path); Upsample and Scatter only have
+    old-opset cases and are tested on their own (they export as Resize and
+    ScatterElements)."""
     covered = {c.op for c in CASES}
     missing = sorted(op for op, d in OPS.items() if onnx.defs.has(op) and not d.random
-                     and op not in ("Constant", "Upsample") and op not in covered)
+                     and op not in ("Constant", "Upsample", "Scatter") and op not in covered)
     assert not missing, f"ONNX ops of the table with no export round trip: {missing}"
 
 
@@ -176,6 +177,15 @@ def test_deprecated_upsample_exports_as_resize(mode, scales):
     y = autograd.apply("Upsample", [x, s], {"mode": mode})[0]
     model = roundtrip([x], [y])
     assert [n.op_type for n in model.graph.node] == ["Constant", "Resize"]
+
+
+def test_deprecated_scatter_exports_as_scatter_elements():
+    x = R(3, 4)
+    u = R(2, 2, seed=1)
+    i = Tensor(data=np.array([[3, 0], [1, 2]], np.int64), requires_grad=False)
+    y = autograd.apply("Scatter", [x, i, u], {"axis": 1})[0]
+    model = roundtrip([x, u], [y])
+    assert [n.op_type for n in model.graph.node] == ["Constant", "ScatterElements"]
 
 
 # ------------------------------------------------------------------ the SINGA API
