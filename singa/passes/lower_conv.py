@@ -29,6 +29,10 @@ from ._util import new_op
 from .manager import OpRewrite
 
 
+#: Largest column matrix made at once; a bigger batch is lowered in chunks of images.
+COLUMN_BYTES = 64 << 20
+
+
 def _static(v) -> bool:
     return v is not None and v.type is not None and v.type.is_static
 
@@ -68,20 +72,37 @@ class LowerConv(OpRewrite):
         ck = g.c // g.g * g.kk  # rows of one group's columns
         trivial = (all(k == 1 for k in g.kernel) and all(s == 1 for s in g.strides)
                    and not any(g.pb) and not any(g.pe))
-        lead = (g.n,) if g.g == 1 else (g.n, g.g)
-        if trivial:
-            col = add("Reshape", [x, shape(*lead, ck, g.p)])
-        else:
-            col = add("Im2Col", [x], {"kernel_shape": list(g.kernel),
-                                      "strides": list(g.strides),
-                                      "dilations": list(g.dilations),
-                                      "pads": list(g.pb) + list(g.pe)})
-            if g.g > 1:  # group-major rows: (N, G, C/G*K, P)
-                col = add("Reshape", [col, shape(*lead, ck, g.p)])
-        wm = add("Reshape", [w, shape(*lead[1:], g.m // g.g, ck)])
-        y = add("MatMul", [wm, col])
+        wm = add("Reshape", [w, shape(*((g.g,) if g.g > 1 else ()), g.m // g.g, ck)])
+
+        def product(xs, n, names=()):
+            """(n, M, *out) for the n images of ``xs``."""
+            lead = (n,) if g.g == 1 else (n, g.g)
+            if trivial:
+                col = add("Reshape", [xs, shape(*lead, ck, g.p)])
+            else:
+                col = add("Im2Col", [xs], {"kernel_shape": list(g.kernel),
+                                           "strides": list(g.strides),
+                                           "dilations": list(g.dilations),
+                                           "pads": list(g.pb) + list(g.pe)})
+                if g.g > 1:  # group-major rows: (N, G, C/G*K, P)
+                    col = add("Reshape", [col, shape(*lead, ck, g.p)])
+            y = add("MatMul", [wm, col])
+            return add("Reshape", [y, shape(n, *res.type.shape[1:])], names=names)
+
+        # The columns of a big batch would take K times the input's memory: they are
+        # made a few images at a time (the memory plan reuses one buffer for them).
+        per_image = g.c * g.kk * g.p * dt.np.itemsize
+        step = g.n if trivial else max(1, min(g.n, COLUMN_BYTES // max(per_image, 1)))
         names = () if b is not None else (res.name,)
-        out = add("Reshape", [y, shape(*res.type.shape)], names=names)
+        if step >= g.n:
+            out = product(x, g.n, names)
+        else:
+            parts = []
+            for i in range(0, g.n, step):
+                j = min(g.n, i + step)
+                xs = add("Slice", [x, shape(i), shape(j), shape(0)])
+                parts.append(product(xs, j - i))
+            out = add("Concat", parts, {"axis": 0}, names=names)
         if b is not None:
             bias = add("Reshape", [b, shape(g.m, *([1] * g.nd))])
             out = add("Add", [out, bias], names=(res.name,))

@@ -41,9 +41,9 @@ def test_conv_becomes_columns_product_and_bias():
           %0 = const i64[2] {value=[4,27]}
           %1 = const i64[4] {value=[2,4,4,4]}
           %2 = const i64[3] {value=[4,1,1]}
-          %3 = Im2Col(%x) {dilations=[1,1], kernel_shape=[3,3], pads=[1,1,1,1], strides=[2,2]} : f32[2,27,16]  # conv1
-          %4 = Reshape(%W, %0) : f32[4,27]  # conv1
-          %5 = MatMul(%4, %3) : f32[2,4,16]  # conv1
+          %3 = Reshape(%W, %0) : f32[4,27]  # conv1
+          %4 = Im2Col(%x) {dilations=[1,1], kernel_shape=[3,3], pads=[1,1,1,1], strides=[2,2]} : f32[2,27,16]  # conv1
+          %5 = MatMul(%3, %4) : f32[2,4,16]  # conv1
           %6 = Reshape(%5, %1) : f32[2,4,4,4]  # conv1
           %7 = Reshape(%b, %2) : f32[4,1,1]  # conv1
           %y = Add(%6, %7) : f32[2,4,4,4]  # conv1
@@ -93,3 +93,19 @@ def test_left_alone(t, w, y, attrs):
     dt = np.float16 if t == "f16" else np.float32
     run_pass(LowerConv(), _text("[1,4,5,5]", w, y, attrs, False, t),
              _data(w, False, dt), expect_changed=False)
+
+
+def test_a_big_batch_makes_its_columns_a_few_images_at_a_time(monkeypatch):
+    """Columns of the whole batch would take kernel-size times the input's memory."""
+    import singa.passes.lower_conv as lc
+
+    per_image = 3 * 9 * 16 * 4  # C*K*P floats of one image
+    monkeypatch.setattr(lc, "COLUMN_BYTES", 2 * per_image)
+    before, g = run_pass(LowerConv(), _text("[5,3,7,7]", "[4,3,3,3]", "[5,4,4,4]",
+                                            "{kernel_shape=[3,3], pads=[1,1,1,1], strides=[2,2]}"),
+                         _data("[4,3,3,3]"), expect_changed=True)
+    ops = [op.name for op in g.ops]
+    assert ops.count("Im2Col") == 3 and ops.count("Slice") == 3 and ops.count("Concat") == 1
+    assert [op.results[0].type.shape[0] for op in g.ops if op.name == "Im2Col"] == [2, 2, 1]
+    xs = RNG.standard_normal((5, 3, 7, 7)).astype(np.float32)
+    assert_same_outputs(before, g, [xs], rtol=1e-5, atol=1e-5)
