@@ -7,15 +7,31 @@
     singa-onnx compile MODEL [--dump-ir DIR] [--print-plan] [--last-layers K] [--dot FILE]
                        [--target numpy|c|cuda] [--emit-c DIR] [--emit-cuda DIR]
 
-Errors in the model or the inputs print one line (``error: ...``) and exit
-with status 1; usage errors exit with 2.  Nothing is written except the paths
-named by ``--output``, ``--dump-ir``, ``--dot``, ``--emit-c`` and ``--emit-cuda``.
+Every failure prints exactly one ``error: ...`` line on stderr (an unsupported-op
+list continues on indented lines), never a traceback:
+
+- exit status 2: the command line itself is wrong, whatever the model and files
+  (an unknown option, a missing argument, ``--seed`` not a non-negative integer,
+  an ``--input-shape`` dim that is not a positive integer, an unknown target);
+- exit status 1: something named on the command line cannot be used: the model
+  (not a regular file, malformed, unsupported), an ``--input`` file (missing, not
+  a regular file, not a ``.npy`` array, a name the model does not have, a wrong
+  shape), the device, or an output path that cannot be written.
+
+Outputs go to exactly the paths given: ``--output`` is written as given, with or
+without an ``.npz`` suffix (the archive is written through a file object, so NumPy
+adds nothing); ``--dot`` likewise; ``--dump-ir``, ``--emit-c`` and ``--emit-cuda``
+are folders, created if missing.  Output paths are checked before the model is
+loaded: an existing directory, device or FIFO where a file is wanted, a missing or
+unwritable parent folder, or a file where a folder is wanted is refused.  Nothing
+else is written.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import os
 import sys
 
 import numpy as np
@@ -23,17 +39,41 @@ import numpy as np
 from .errors import InputError, SingaError
 
 
-# ------------------------------------------------------------------ helpers
+class CommandError(Exception):
+    """A path named on the command line cannot be used; ``main`` prints it and
+    exits with status 1.  It never leaves :func:`main`."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors as one ``error:`` line (status 2), no usage dump."""
+
+    def error(self, message):
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+# ------------------------------------------------------------------ arguments
 
 def _shape_arg(text: str) -> tuple[str, tuple[int, ...]]:
     name, sep, dims = text.rpartition("=")
     if not sep or not name:
         raise argparse.ArgumentTypeError(f"expected name=1x3x224x224, got {text!r}")
+    shape = []
+    for d in dims.lower().split("x") if dims else ():
+        if not d.strip().isdigit() or int(d) <= 0:
+            raise argparse.ArgumentTypeError(f"bad shape {dims!r} in {text!r}: every dim "
+                                             f"must be a positive integer, got {d!r}")
+        shape.append(int(d))
+    return name, tuple(shape)
+
+
+def _seed_arg(text: str) -> int:
     try:
-        shape = tuple(int(d) for d in dims.lower().split("x")) if dims else ()
+        seed = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"bad shape {dims!r} in {text!r}") from None
-    return name, shape
+        seed = -1
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return seed
 
 
 def _input_arg(text: str) -> tuple[str, str]:
@@ -41,6 +81,57 @@ def _input_arg(text: str) -> tuple[str, str]:
     if not sep or not name or not path:
         raise argparse.ArgumentTypeError(f"expected name=file.npy, got {text!r}")
     return name, path
+
+
+def _check_output_file(option: str, path: str) -> None:
+    """CommandError unless ``path`` can be created or overwritten as a regular file."""
+    if os.path.lexists(path) and not os.path.isfile(path):
+        what = "a directory" if os.path.isdir(path) else "not a regular file"
+        raise CommandError(f"{option} {path!r} is {what}; give a file path")
+    if os.path.isfile(path) and not os.access(path, os.W_OK):
+        raise CommandError(f"{option} {path!r}: file is not writable")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        why = "is not a folder" if os.path.lexists(parent) else "does not exist"
+        raise CommandError(f"{option} {path!r}: {parent!r} {why}")
+    _check_parent(option, path)
+
+
+def _check_output_dir(option: str, path: str) -> None:
+    """CommandError unless ``path`` is, or can be made, a writable folder."""
+    if os.path.lexists(path):
+        if not os.path.isdir(path):
+            raise CommandError(f"{option} {path!r} exists and is not a folder")
+        if not os.access(path, os.W_OK):
+            raise CommandError(f"{option} {path!r}: folder is not writable")
+        return
+    _check_parent(option, path)
+
+
+def _check_parent(option: str, path: str) -> None:
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.lexists(parent):  # folders makedirs would create
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise CommandError(f"{option} {path!r}: {parent!r} is not a folder")
+    if not os.access(parent, os.W_OK):
+        raise CommandError(f"{option} {path!r}: folder {parent!r} is not writable")
+
+
+def _load_input(name: str, path: str) -> np.ndarray:
+    """The array in ``.npy`` file ``path``; InputError for anything else."""
+    from .frontends.onnx_data import open_regular
+
+    with open_regular(path, f"--input {name} file", InputError) as f:
+        try:
+            magic = f.read(6)
+            f.seek(0)
+            if magic == b"\x93NUMPY":
+                return np.load(f, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as e:
+            raise InputError(f"--input {name}={path}: cannot load: {e}") from None
+    what = "an .npz archive" if magic.startswith(b"PK") else "not a .npy file (no NumPy header)"
+    raise InputError(f"--input {name}={path}: {what}; give one array saved with numpy.save")
 
 
 def _fmt_type(vi) -> str:
@@ -122,15 +213,14 @@ def cmd_info(args) -> int:
 def cmd_run(args) -> int:
     from . import sonnx
 
-    rep = sonnx.prepare(args.model, device=args.device)
+    if args.output:
+        _check_output_file("--output", args.output)
     given = {}
     for name, path in args.input or []:
         if name in given:
             raise InputError(f"--input {name} given twice")
-        try:
-            given[name] = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise InputError(f"--input {name}={path}: cannot load: {e}") from None
+        given[name] = _load_input(name, path)
+    rep = sonnx.prepare(args.model, device=args.device)
     unknown = sorted(set(given) - set(rep.input_names))
     if unknown:
         raise InputError(f"--input names {unknown}, the model's inputs are {rep.input_names}")
@@ -149,7 +239,12 @@ def cmd_run(args) -> int:
         result[name] = a
         print(_summary(f"output {name}", a))
     if args.output:
-        np.savez(args.output, **result)
+        try:
+            with open(args.output, "wb") as f:  # a file object: NumPy adds no suffix
+                np.savez(f, **result)
+        except OSError as e:
+            raise CommandError(f"cannot write --output {args.output!r}: "
+                               f"{e.strerror or e}") from None
         print(f"wrote {args.output}")
     return 0
 
@@ -198,6 +293,12 @@ def to_dot(G) -> str:
 def cmd_compile(args) -> int:
     from .compiler import compile as compile_model
 
+    if args.dot:
+        _check_output_file("--dot", args.dot)
+    for option, folder in (("--dump-ir", args.dump_ir), ("--emit-c", args.emit_c),
+                           ("--emit-cuda", args.emit_cuda)):
+        if folder:
+            _check_output_dir(option, folder)
     shapes = dict(args.input_shape or [])
     target = args.target
     if target == "cuda" and not str(args.device).lower().startswith(("cuda", "gpu")):
@@ -211,8 +312,6 @@ def cmd_compile(args) -> int:
     shown = False
     for folder, dialect in ((args.emit_c, "c"), (args.emit_cuda, "cuda")):
         if folder:
-            import os
-
             os.makedirs(folder, exist_ok=True)
             files = cm._plan.sources(dialect)
             for name, src in files.items():
@@ -242,7 +341,7 @@ def cmd_compile(args) -> int:
 # ------------------------------------------------------------------ main
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="singa-onnx", description=__doc__.split("\n")[0])
+    p = _Parser(prog="singa-onnx", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
 
     i = sub.add_parser("info", help="inputs, outputs, opset, op histogram, parameter count")
@@ -252,8 +351,10 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run the model on given or seeded random inputs")
     r.add_argument("model")
     r.add_argument("--input", action="append", type=_input_arg, metavar="NAME=FILE.npy")
-    r.add_argument("--output", metavar="OUT.npz", help="save the outputs here")
-    r.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    r.add_argument("--output", metavar="OUT.npz",
+                   help="save the outputs as an .npz archive at exactly this path")
+    r.add_argument("--seed", type=_seed_arg, default=0,
+                   help="seed of the random inputs (a non-negative integer)")
     r.add_argument("--last-layers", type=int, default=None)
     r.add_argument("--device", default="CPU")
     r.set_defaults(func=cmd_run)
@@ -284,6 +385,12 @@ def main(argv=None) -> int:
         return args.func(args)
     except SingaError as e:
         print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    except CommandError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except MemoryError as e:  # one not already named by a ResourceError
+        print(f"error: out of memory{': ' + str(e) if str(e) else ''}", file=sys.stderr)
         return 1
     except OSError as e:
         print(f"error: {e}", file=sys.stderr)

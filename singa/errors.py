@@ -56,3 +56,8 @@ class KernelCompileError(SingaError):
 
 class TargetError(SingaError, ValueError):
     """An unknown code-generation target was asked for."""
+
+
+class ResourceError(SingaError, MemoryError):
+    """More memory was asked for than is allowed, or an allocation failed; the message
+    names the tensor, node or output that asked and how much."""

@@ -15,7 +15,10 @@ exception that names the node or tensor at fault:
 - a node that breaks its op's ONNX schema at the model's opset (too few or too
   many inputs or outputs, a required input left empty, a required attribute
   missing, an unknown attribute, an attribute of the wrong kind such as a
-  string for an int) -> :class:`ModelError`.
+  string for an int) -> :class:`ModelError`;
+- a negative dim in an initializer or a graph input or output -> :class:`ModelError`;
+- paths that are not regular files, names that are not UTF-8, arrays that cannot
+  be allocated: see :mod:`singa.frontends.onnx_data`, which reads the files.
 
 Mapping: initializers become params (also when the graph lists them as inputs:
 ONNX then treats them as overridable defaults, SINGA as weights), Constant
@@ -28,56 +31,24 @@ node has none); value names are the ONNX tensor names.
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import helper
 
-from ..errors import ExternalDataError, ModelError, SingaError, UnsupportedOpError
+from ..errors import ModelError, ResourceError, SingaError, UnsupportedOpError
 from ..ir.graph import Graph, Value
 from ..ir.types import DType, TensorType
+from .onnx_data import load_proto, sparse_to_array, tensor_to_array
+from .onnx_schema import check_schema
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
 
-__all__ = ["import_model", "load_proto", "model_opset", "unsupported_ops"]
+__all__ = ["import_model", "load_proto", "model_opset", "tensor_to_array", "unsupported_ops"]
 
 
-# ------------------------------------------------------------------ loading
-
-def load_proto(model, base_dir=None) -> tuple[onnx.ModelProto, str | None]:
-    """``model`` (ModelProto, serialized bytes, or a path) as a ModelProto, plus
-    the folder external data is resolved against (None when there is none).
-
-    External data is not loaded here; :func:`import_model` reads it safely.
-    """
-    if isinstance(model, onnx.ModelProto):
-        return model, None if base_dir is None else os.fspath(base_dir)
-    if isinstance(model, (bytes, bytearray, memoryview)):
-        return _parse(bytes(model), "<bytes>"), None if base_dir is None else os.fspath(base_dir)
-    if isinstance(model, (str, os.PathLike)):
-        path = os.fspath(model)
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise ModelError(f"cannot read model {path!r}: {e.strerror or e}") from e
-        folder = os.path.dirname(os.path.abspath(path)) if base_dir is None else os.fspath(base_dir)
-        return _parse(data, path), folder
-    raise ModelError(f"expected an onnx.ModelProto, bytes or a path, got {type(model).__name__}")
-
-
-def _parse(data: bytes, where: str) -> onnx.ModelProto:
-    if not data:
-        raise ModelError(f"{where}: empty file, not an ONNX model")
-    m = onnx.ModelProto()
-    try:
-        m.ParseFromString(data)
-    except Exception as e:  # google.protobuf.message.DecodeError and friends
-        raise ModelError(f"{where}: not a valid ONNX protobuf (truncated or corrupt): {e}") from e
-    return m
-
+# ------------------------------------------------------------------ opset
 
 def model_opset(proto: onnx.ModelProto) -> int:
     """The model's default-domain opset; ModelError when it imports none."""
@@ -87,89 +58,6 @@ def model_opset(proto: onnx.ModelProto) -> int:
             return 1  # IR version 1-2 models predate opset_import
         raise ModelError("model imports no opset of the default ONNX domain")
     return max(versions)
-
-
-# ------------------------------------------------------------------ tensors
-
-def _read_external(t: onnx.TensorProto, base_dir: str | None) -> bytes:
-    """The bytes of an external-data tensor, read only from inside ``base_dir``."""
-    info = {e.key: e.value for e in t.external_data}
-    name = t.name or "<unnamed tensor>"
-    loc = info.get("location")
-    if not loc:
-        raise ExternalDataError(f"tensor {name!r}: external data without a location")
-    if base_dir is None:
-        raise ExternalDataError(
-            f"tensor {name!r}: stored in external file {loc!r} but the model was given "
-            f"without a folder; load it from a path or pass base_dir")
-    if os.path.isabs(loc) or loc.startswith(("/", "\\")) or (len(loc) > 1 and loc[1] == ":"):
-        raise ExternalDataError(f"tensor {name!r}: external data path {loc!r} is absolute; "
-                                f"only paths inside the model's folder are read")
-    root = os.path.realpath(base_dir)
-    path = os.path.realpath(os.path.join(root, loc))
-    if os.path.commonpath([root, path]) != root or path == root:
-        raise ExternalDataError(f"tensor {name!r}: external data path {loc!r} leaves the "
-                                f"model's folder {base_dir!r}")
-    if not os.path.isfile(path):
-        raise ExternalDataError(f"tensor {name!r}: external data file {loc!r} not found "
-                                f"in {base_dir!r}")
-    try:
-        offset = int(info.get("offset", 0) or 0)
-        length = int(info["length"]) if info.get("length") else None
-    except ValueError:
-        raise ExternalDataError(f"tensor {name!r}: bad offset/length in external data "
-                                f"{info}") from None
-    size = os.path.getsize(path)
-    if offset < 0 or offset > size or (length is not None and (length < 0 or offset + length > size)):
-        raise ExternalDataError(f"tensor {name!r}: external data [{offset}, "
-                                f"{'' if length is None else offset + length}) is outside "
-                                f"{loc!r} ({size} bytes)")
-    with open(path, "rb") as f:
-        f.seek(offset)
-        return f.read(-1 if length is None else length)
-
-
-def tensor_to_array(t: onnx.TensorProto, base_dir: str | None = None) -> np.ndarray:
-    """An ONNX TensorProto as a NumPy array (external data read safely)."""
-    name = t.name or "<unnamed tensor>"
-    if t.data_location == onnx.TensorProto.EXTERNAL:
-        data = _read_external(t, base_dir)
-        t2 = onnx.TensorProto()
-        t2.CopyFrom(t)
-        del t2.external_data[:]
-        t2.data_location = onnx.TensorProto.DEFAULT
-        t2.raw_data = data
-        t = t2
-    if t.data_type == onnx.TensorProto.UNDEFINED:
-        raise ModelError(f"tensor {name!r} has no data type")
-    try:
-        DType(t.data_type)
-    except ValueError:
-        raise ModelError(f"tensor {name!r}: unknown data type {t.data_type}") from None
-    try:
-        arr = numpy_helper.to_array(t)
-    except Exception as e:
-        raise ModelError(f"tensor {name!r} ({DType(t.data_type).short}{list(t.dims)}): "
-                         f"data does not fit its type and dims: {e}") from e
-    if arr.dtype == object:
-        arr = np.array([x.decode("utf-8", "surrogateescape") if isinstance(x, bytes) else x
-                        for x in arr.reshape(-1)], dtype=object).reshape(arr.shape)
-    elif not arr.flags.writeable or not arr.flags.c_contiguous:
-        arr = np.array(arr, order="C")  # weights are trained in place: own, writable data
-    return arr
-
-
-def _sparse_to_array(s: onnx.SparseTensorProto, base_dir) -> np.ndarray:
-    values = tensor_to_array(s.values, base_dir)
-    indices = tensor_to_array(s.indices, base_dir).astype(np.int64)
-    dims = tuple(int(d) for d in s.dims)
-    dense = np.zeros(dims, dtype=values.dtype)
-    flat = dense.reshape(-1)
-    if indices.ndim == 1:  # linearised indices
-        flat[indices] = values
-    else:  # [nnz, rank] coordinates
-        flat[np.ravel_multi_index(tuple(indices.T), dims)] = values
-    return dense
 
 
 # ------------------------------------------------------------------ attributes
@@ -185,7 +73,7 @@ def _attr_value(a: onnx.AttributeProto, base_dir, where: str):
     if a.type == A.TENSORS:
         return [tensor_to_array(t, base_dir) for t in a.tensors]
     if a.type == A.SPARSE_TENSOR:
-        return _sparse_to_array(a.sparse_tensor, base_dir)
+        return sparse_to_array(a.sparse_tensor, base_dir)
     if a.type == A.STRING:
         return a.s.decode("utf-8", "surrogateescape")
     if a.type == A.STRINGS:
@@ -269,6 +157,17 @@ def _value_type(vi: onnx.ValueInfoProto, symbols: _Symbols, what: str) -> Tensor
         else:
             dims.append(symbols.fresh())
     return TensorType(dtype, tuple(dims))
+
+
+def _check_declared_dims(vi: onnx.ValueInfoProto, what: str) -> None:
+    """ModelError for a negative ``dim_value`` in a declared (possibly untyped) value."""
+    t = vi.type
+    if t.WhichOneof("value") != "tensor_type" or not t.tensor_type.HasField("shape"):
+        return
+    for d in t.tensor_type.shape.dim:
+        if d.WhichOneof("value") == "dim_value" and d.dim_value < 0:
+            raise ModelError(f"{what} {vi.name!r}: negative dim {d.dim_value} in its "
+                             f"declared shape")
 
 
 # ------------------------------------------------------------------ checks
@@ -360,76 +259,6 @@ def _topo_order(nodes, defined: set[str], where) -> list[int]:
     return order
 
 
-# ------------------------------------------------------------------ schema
-
-def _schema(op_type: str, opset: int):
-    try:
-        return onnx.defs.get_schema(op_type, opset, "")
-    except Exception:  # not an ONNX op (or not at this opset): nothing to check
-        return None
-
-
-_ATTR_KINDS = {
-    onnx.AttributeProto.INT: (int, "an int"),
-    onnx.AttributeProto.FLOAT: ((int, float), "a float"),
-    onnx.AttributeProto.STRING: (str, "a string"),
-    onnx.AttributeProto.INTS: (int, "a list of ints"),
-    onnx.AttributeProto.FLOATS: ((int, float), "a list of floats"),
-    onnx.AttributeProto.STRINGS: (str, "a list of strings"),
-}
-_LISTS = (onnx.AttributeProto.INTS, onnx.AttributeProto.FLOATS, onnx.AttributeProto.STRINGS)
-
-
-def _check_schema(node: onnx.NodeProto, attrs: dict, opset: int, where: str) -> None:
-    """What the ONNX schema of the node's op says about its inputs, outputs and
-    attributes: the count of inputs and outputs, required inputs present,
-    required attributes given, and attributes of the declared kind."""
-    schema = _schema(node.op_type, opset)
-    if schema is None:
-        return
-    n_in = len(node.input)
-    while n_in and not node.input[n_in - 1]:
-        n_in -= 1
-    if n_in < schema.min_input or n_in > schema.max_input:
-        want = (f"{schema.min_input}" if schema.min_input == schema.max_input
-                else f"{schema.min_input} to {schema.max_input}")
-        raise ModelError(f"{where}: takes {want} input(s), has {n_in}")
-    Option = onnx.defs.OpSchema.FormalParameterOption
-    for k, f in enumerate(schema.inputs):
-        if f.option == Option.Single and k < n_in and not node.input[k]:
-            raise ModelError(f"{where}: required input {k} ({f.name!r}) is missing")
-        if f.option == Option.Variadic:  # the last parameter; no gaps in it
-            for j in range(k, n_in):
-                if not node.input[j]:
-                    raise ModelError(f"{where}: input {j} ({f.name!r}) is missing")
-    n_out = len(node.output)
-    while n_out and not node.output[n_out - 1]:
-        n_out -= 1
-    if n_out < schema.min_output or n_out > schema.max_output:
-        raise ModelError(f"{where}: has {n_out} output(s); the op gives "
-                         f"{schema.min_output} to {schema.max_output}")
-    for name, a in schema.attributes.items():
-        if a.required and name not in attrs:
-            raise ModelError(f"{where}: required attribute {name!r} is missing")
-    unknown = sorted(set(attrs) - set(schema.attributes))
-    if unknown:
-        raise ModelError(f"{where}: unknown attribute(s) {unknown}; the op takes "
-                         f"{sorted(schema.attributes) or 'none'}")
-    for name, v in attrs.items():
-        a = schema.attributes.get(name)
-        kind = _ATTR_KINDS.get(int(a.type)) if a is not None else None
-        if kind is None:
-            continue
-        types, what = kind
-        items = v if isinstance(v, list) else None
-        ok = ((items is not None and all(isinstance(x, types) and not isinstance(x, bool)
-                                         for x in items))
-              if int(a.type) in _LISTS else
-              (isinstance(v, types) and not isinstance(v, (bool, list))))
-        if not ok:
-            raise ModelError(f"{where}: attribute {name!r} must be {what}, got {v!r}")
-
-
 # ------------------------------------------------------------------ import
 
 def import_model(model, base_dir=None) -> Graph:
@@ -437,15 +266,18 @@ def import_model(model, base_dir=None) -> Graph:
 
     ``base_dir`` is the folder external data is read from (default: the model
     file's folder; for a ModelProto or bytes there is none unless given).
-    Raises ModelError, ExternalDataError or UnsupportedOpError (see the module doc).
+    Raises ModelError, ExternalDataError, UnsupportedOpError (see the module doc)
+    or ResourceError (an array that cannot be allocated).
     """
     proto, base_dir = load_proto(model, base_dir)
     try:
         return _import(proto, base_dir)
     except SingaError:
         raise
-    except (RecursionError, MemoryError):
-        raise
+    except MemoryError:  # the tensors name themselves; this is what is left over
+        raise ResourceError("not enough memory to import the model") from None
+    except RecursionError:
+        raise ModelError("the model is nested too deeply to import") from None
     except Exception as e:  # anything the protobuf could still hide
         raise ModelError(f"malformed model: {type(e).__name__}: {e}") from e
 
@@ -522,7 +354,7 @@ def _import(proto: onnx.ModelProto, base_dir) -> Graph:
         env[vi.name] = g.add_input(vi.name, _value_type(vi, symbols, "graph input"))
     for name, t in inits.items():
         if isinstance(t, onnx.SparseTensorProto):
-            arr = _sparse_to_array(t, base_dir)
+            arr = sparse_to_array(t, base_dir)
         else:
             arr = tensor_to_array(t, base_dir)
         env[name] = g.add_param(name, arr)
@@ -542,7 +374,7 @@ def _import(proto: onnx.ModelProto, base_dir) -> Graph:
             if a.name in attrs:
                 raise ModelError(f"node {loc} ({n.op_type}): attribute {a.name!r} given twice")
             attrs[a.name] = _attr_value(a, base_dir, f"node {loc} ({n.op_type})")
-        _check_schema(n, attrs, opset, f"node {loc} ({n.op_type}, opset {opset})")
+        check_schema(n, attrs, opset, f"node {loc} ({n.op_type}, opset {opset})")
         operands = [env[x] if x else None for x in n.input]
         if opdef.adapt is not None:
             try:
@@ -573,6 +405,7 @@ def _import(proto: onnx.ModelProto, base_dir) -> Graph:
 
     outputs = []
     for vi in gp.output:
+        _check_declared_dims(vi, "graph output")
         if vi.name not in env:
             raise ModelError(f"graph output {vi.name!r} is not produced by any node, "
                              f"initializer or input")
