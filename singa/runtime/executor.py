@@ -22,7 +22,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .. import device as _device
-from ..errors import DTypeError, InputError, IRError, OpError, ShapeError
+from ..errors import DTypeError, InputError, IRError, OpError, ResourceError, ShapeError
 from ..ir.graph import Graph
 from ..ir.printer import format_type
 from ..ir.types import DType, TensorType
@@ -373,8 +373,9 @@ def run_plan(plan, inputs, params, collect: bool = False, check: bool = False):
         if arena is not None:
             persistent.add(id(_root(arena.memory)))
         if collect:
-            return OrderedDict((name, _own(env[bid], persistent)) for name, bid in plan.collect)
-        return [_own(env[bid], persistent) for bid in plan.outputs]
+            return OrderedDict((name, _own(env[bid], persistent, name))
+                               for name, bid in plan.collect)
+        return [_own(env[bid], persistent, plan.buffers[bid].name) for bid in plan.outputs]
     finally:
         if arena is not None:
             plan.pool.give(arena)
@@ -384,6 +385,9 @@ def _step(plan, s, env, xp, out, check) -> None:
     args = [None if i is None else env[i] for i in s.inputs]
     try:
         outs = s.compute(xp, args, s.attrs) if out is None else s.compute(xp, args, s.attrs, out)
+    except MemoryError as e:
+        raise ResourceError(f"{s.where()}: out of memory computing its results "
+                            f"(input shapes {[getattr(a, 'shape', None) for a in args]})") from e
     except Exception as e:
         raise _op_error(s, args, e) from e
     if len(outs) < len(s.outputs):
@@ -462,12 +466,16 @@ def _root(a):
     return a
 
 
-def _own(a, persistent: set):
+def _own(a, persistent: set, name: str = ""):
     """``a``, or a copy when it is (a view of) an array that outlives this run:
     an input, a weight or a constant (ops such as Identity or Reshape return
     their operand or a view of it)."""
     if id(_root(a)) in persistent:
-        return a.copy()
+        try:
+            return a.copy()
+        except MemoryError as e:
+            raise ResourceError(f"output {name!r} ({a.dtype}{list(a.shape)}, {a.nbytes:,} "
+                                f"bytes): cannot allocate its copy") from e
     return a
 
 
