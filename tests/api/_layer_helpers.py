@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from singa import autograd
+from singa import autograd, layer
 from singa.tensor import Tensor
 
 
@@ -80,3 +80,15 @@ def pool_ref(x, kernel, stride, pads=(0, 0, 0, 0), is_max=True):
 def softmax(a, axis=-1):
     e = np.exp(a - a.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
+
+
+class DoubleLinear(layer.Layer):
+    """Two Linear sublayers: SINGA's tests' model of a nested layer."""
+
+    def __init__(self, a, b, c):
+        super().__init__()
+        self.l1 = layer.Linear(a, b)
+        self.l2 = layer.Linear(b, c)
+
+    def forward(self, x):
+        return self.l2(self.l1(x))

@@ -13,19 +13,9 @@ from singa import autograd, layer, tensor
 from singa.errors import DTypeError, InputError, ShapeError
 from singa.tensor import Tensor
 
-from ._layer_helpers import T, check_grads, softmax
+from ._layer_helpers import DoubleLinear, T, check_grads, softmax
 
 pytestmark = pytest.mark.usefixtures("inference_mode")
-
-
-class DoubleLinear(layer.Layer):
-    def __init__(self, a, b, c):
-        super().__init__()
-        self.l1 = layer.Linear(a, b)
-        self.l2 = layer.Linear(b, c)
-
-    def forward(self, x):
-        return self.l2(self.l1(x))
 
 
 class Net(layer.Layer):

@@ -15,7 +15,7 @@ from singa import autograd, layer, model, opt, tensor
 from singa.errors import InputError, SingaError
 from singa.tensor import Tensor
 
-from ._layer_helpers import T, softmax
+from ._layer_helpers import DoubleLinear, T, softmax
 
 pytestmark = pytest.mark.usefixtures("inference_mode")
 
@@ -36,16 +36,6 @@ class MLP(model.Model):
         loss = self.softmax_cross_entropy(out, y)
         self.optimizer(loss)
         return out, loss
-
-
-class DoubleLinear(layer.Layer):
-    def __init__(self, a, b, c):
-        super().__init__()
-        self.l1 = layer.Linear(a, b)
-        self.l2 = layer.Linear(b, c)
-
-    def forward(self, x):
-        return self.l2(self.l1(x))
 
 
 class ConvNet(model.Model):
