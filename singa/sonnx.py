@@ -51,7 +51,7 @@ class SingaRep(BackendRep):
 
     def __init__(self, graph: Graph, device=None, *, fold_params: bool = False,
                  fuse: bool = False, passes=None, verify: bool = False, check: bool = False,
-                 dump_dir=None, target: str | None = None):
+                 dump_dir=None, target: str | None = None, max_bytes=None):
         self.graph = graph
         self.device = _device.resolve(device)
         self.tensor_map: OrderedDict = OrderedDict(
@@ -60,7 +60,7 @@ class SingaRep(BackendRep):
             for v in graph.params)
         self._executor = Executor(graph, self.device, fold_params=fold_params, fuse=fuse,
                                   passes=passes, verify=verify, check=check, dump_dir=dump_dir,
-                                  target=target)
+                                  target=target, max_bytes=max_bytes)
 
     # ------------------------------------------------------------ description
     @property
@@ -201,16 +201,21 @@ def prepare(model, device="CPU", **kwargs) -> SingaRep:
     BatchNorm into Conv; changed weights are still noticed and re-folded),
     ``fuse`` (elementwise chains as one step), ``verify``, ``check``, ``dump_dir``
     (see :class:`~singa.runtime.executor.Executor`), ``target`` ('numpy', 'c' or
-    'cuda'; default ``$SINGA_TARGET``, else 'cuda' on a GPU and 'c' on the CPU).
+    'cuda'; default ``$SINGA_TARGET``, else 'cuda' on a GPU and 'c' on the CPU),
+    ``max_bytes`` (the memory budget of this model's import and plans; default
+    ``$SINGA_MAX_BYTES``, else 80% of physical memory: :mod:`singa.runtime.budget`).
     Unknown options are ignored (the ONNX backend test passes its own).
     Raises ModelError / UnsupportedOpError / ExternalDataError for bad models.
     """
     from .frontends.onnx_import import import_model
 
+    from .runtime import budget
+
     dev = _device_of(device)
-    graph = import_model(model, base_dir=kwargs.get("base_dir"))
+    with budget.limited(kwargs.get("max_bytes")):
+        graph = import_model(model, base_dir=kwargs.get("base_dir"))
     opts = {k: kwargs[k] for k in ("fold_params", "fuse", "passes", "verify", "check",
-                                   "dump_dir", "target") if k in kwargs}
+                                   "dump_dir", "target", "max_bytes") if k in kwargs}
     return SingaRep(graph, dev, **opts)
 
 

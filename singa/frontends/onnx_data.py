@@ -190,7 +190,14 @@ def _no_memory(name: str, dt: DType, shape, detail: str = "") -> ResourceError:
 
 
 def allocate(shape, dt: DType, name: str, zero: bool = False) -> np.ndarray:
-    """A new array for tensor ``name``; ResourceError when it cannot be had."""
+    """A new array for tensor ``name``; ResourceError when it cannot be had or is
+    over the memory budget (checked before allocating)."""
+    from ..runtime import budget
+
+    n = dt.np.itemsize
+    for d in shape:
+        n *= int(d)
+    budget.check(n, f"tensor {name!r} ({dt.short}{list(shape)})")
     try:
         return (np.zeros if zero else np.empty)(shape, dt.np)
     except MemoryError:

@@ -78,6 +78,31 @@ def check_inputs(graph: Graph, arrays, relax_batch: bool = True) -> list[tuple]:
     return shapes
 
 
+def _check_budget(g: Graph, limit) -> None:
+    """ResourceError before a plan is built whose buffers would not fit the memory
+    budget: any one value, or the peak of the memory plan plus the outputs."""
+    from ..ir.printer import format_type
+    from ..passes.plan_memory import value_bytes
+    from . import budget
+
+    limit = budget.max_bytes() if limit is None else limit
+    biggest, where = 0, None
+    for op in g.ops:
+        for r in op.results:
+            n = value_bytes(r)
+            if n > biggest:
+                biggest, where = n, (op, r)
+    if where is not None:
+        op, r = where
+        budget.check(biggest, f"{op.name} ({op.loc or 'unnamed'}) result "
+                              f"{format_type(r.type)}", limit)
+    mp = getattr(g, "memory_plan", None)
+    if mp is not None:
+        outs = sum(value_bytes(v) for v in set(g.outputs) if v.kind == "op")
+        budget.check(mp.peak_bytes + outs, "the plan at its peak (its reused buffers "
+                     "and outputs)", limit)
+
+
 def _relaxed_batch(graph: Graph, shapes) -> list[tuple]:
     """``(input, declared batch, given batch)`` for each input whose static leading
     dim the caller overrode (``check_inputs`` lets it through)."""
@@ -137,7 +162,7 @@ class Executor:
     def __init__(self, graph: Graph, device=None, *, fold_params: bool = False,
                  fuse: bool = False, passes=None, verify: bool = False, check: bool = False,
                  dump_dir=None, relax_batch: bool = True, max_plans: int = 32,
-                 target: str | None = None):
+                 target: str | None = None, max_bytes=None):
         from ..codegen.target import resolve as resolve_target
 
         self.graph = graph
@@ -156,6 +181,7 @@ class Executor:
         # evictions must not interleave (plans are built outside the lock)
         self._lock = threading.Lock()
         self._declared = None  # output types at the declared input shapes (lazy)
+        self.max_bytes = max_bytes  # the memory budget (None: runtime.budget's default)
         self._host_params = {v.name: v.data for v in graph.params}
         self._device_params = None
 
@@ -251,6 +277,7 @@ class Executor:
                              f"batch size ({e})") from e
         if relaxed and last_layers is None and not all_outputs:
             self._check_outputs_hold(g, relaxed)
+        _check_budget(g, self.max_bytes)
         from ..codegen.cpu import lower
 
         plan = lower(g, self.device, live, collect_all=all_outputs,
