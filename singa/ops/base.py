@@ -168,6 +168,18 @@ def check_int_operand(op: str, what: str, t, allowed=("INT32", "INT64")) -> None
         raise DTypeError(f"{op}: {what} must be {kinds}, got {t.dtype.short}")
 
 
+def check_alloc(op: str, shape, dtype) -> None:
+    """ResourceError before ``op`` allocates a result of ``shape`` over the memory
+    budget: for results whose size comes from run-time values (a shape, a count, a
+    depth), which plans cannot size in advance."""
+    from ..runtime import budget
+
+    n = np.dtype(dtype).itemsize
+    for d in shape:
+        n *= int(d)
+    budget.check(n, f"{op} result {np.dtype(dtype).name}{list(int(d) for d in shape)}")
+
+
 def as_int_list(value) -> list[int]:
     """A 1-D constant (array, list, None) as a list of Python ints."""
     if value is None:

@@ -9,7 +9,7 @@ from onnx import numpy_helper
 
 from ..errors import ShapeError
 from ..ir.types import DType, TensorType
-from .base import Pattern, as_int_list, defop, norm_axis, np_dtype
+from .base import Pattern, as_int_list, check_alloc, defop, norm_axis, np_dtype
 
 
 def tensor_attr(value) -> np.ndarray:
@@ -110,6 +110,7 @@ def _constant_of_shape(xp, inputs, attrs):
     if any(d < 0 for d in shape):
         raise ShapeError(f"ConstantOfShape: negative dim in {shape}")
     v = _cos_value(attrs)
+    check_alloc("ConstantOfShape", shape, v.dtype)
     return [xp.full(shape, v[0], dtype=v.dtype)]
 
 
@@ -145,6 +146,7 @@ def _range(xp, inputs, attrs):
     start, limit, delta = (x.reshape(()) for x in inputs[:3])
     n = _range_len(start.item(), limit.item(), delta.item())
     dt = start.dtype
+    check_alloc("Range", (n,), dt)
     return [(start + xp.arange(n).astype(dt) * delta).astype(dt)]
 
 
@@ -217,6 +219,7 @@ def _one_hot(xp, inputs, attrs):
     indices, depth, vals = inputs
     depth = _onehot_depth(depth)
     axis = norm_axis(attrs["axis"], indices.ndim + 1, "OneHot")
+    check_alloc("OneHot", indices.shape + (depth,), vals.dtype)
     mask = _onehot_mask(xp, indices, depth, axis)
     vals = vals.reshape(-1)
     return [xp.where(mask, vals[1], vals[0]).astype(vals.dtype)]

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import GradError, OpError, ShapeError
 from ..ir.types import DType, TensorType
-from .base import Pattern, as_int_list, check_int_operand, defop, norm_axis
+from .base import Pattern, as_int_list, check_alloc, check_int_operand, defop, norm_axis
 from .shape import attr_to_input
 
 
@@ -318,6 +318,7 @@ def _nonzero(xp, inputs, attrs):
     x = inputs[0]
     if x.ndim == 0:
         x = x.reshape(1)
+    check_alloc("NonZero", (x.ndim, int(xp.count_nonzero(x))), np.int64)
     return [xp.stack(xp.nonzero(x)).astype(np.int64).reshape(x.ndim, -1)]
 
 

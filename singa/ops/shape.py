@@ -10,8 +10,8 @@ import numpy as np
 
 from ..errors import DTypeError, ShapeError
 from ..ir.types import TensorType
-from .base import (Pattern, as_int_list, broadcast_shapes, check_int_operand, defop, norm_axis,
-                   unbroadcast)
+from .base import (Pattern, as_int_list, broadcast_shapes, check_alloc, check_int_operand, defop,
+                   norm_axis, unbroadcast)
 
 
 def attr_to_input(*names_at):
@@ -261,6 +261,7 @@ def _expand(xp, inputs, attrs):
     """x broadcast (both ways) with the shape of input 1."""
     x, shape = inputs
     out = broadcast_shapes("Expand", x.shape, tuple(as_int_list(shape)))
+    check_alloc("Expand", out, x.dtype)
     return [xp.broadcast_to(x, out).copy()]
 
 
@@ -289,6 +290,7 @@ def _tile(xp, inputs, attrs):
     x, reps = inputs[0], as_int_list(inputs[1])
     if len(reps) != x.ndim or any(r < 0 for r in reps):
         raise ShapeError(f"Tile: repeats {reps} do not fit input of shape {x.shape}")
+    check_alloc("Tile", [d * r for d, r in zip(x.shape, reps)], x.dtype)
     return [xp.tile(x, reps)]
 
 

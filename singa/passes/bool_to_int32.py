@@ -61,7 +61,9 @@ class BoolToInt32(Pass):
 
         for v in graph.inputs + graph.params:
             if _is_bool(v) and _has_op_uses(v):
-                cast = new_op(graph, "Cast", [v], {"to": _I32.value}, before=first)
+                # named for the node it serves, so errors about it name a model node
+                loc = next((u.loc for u in graph.users(v) if u.loc), "")
+                cast = new_op(graph, "Cast", [v], {"to": _I32.value}, loc=loc, before=first)
                 redirect_op_uses(v, cast.results[0], skip=cast)
                 logical.add(cast.results[0])
                 changed = True
@@ -105,7 +107,7 @@ class BoolToInt32(Pass):
                         v = op.operands[i]
                         if v not in back:
                             back[v] = new_op(graph, "Cast", [v], {"to": _BOOL.value},
-                                             before=op).results[0]
+                                             loc=op.loc, before=op).results[0]
                         op.set_operand(i, back[v])
                     new_types = infer_op(op, opdef)
                 for r, t in zip(op.results, new_types):

@@ -24,6 +24,8 @@ folding, types are re-inferred so that consumers see the now-known values
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import IRError, OpError, SingaError
@@ -55,12 +57,18 @@ class FoldConstants(Pass):
         return False
 
     def _too_big(self, t: TensorType | None) -> bool:
-        return (t is not None and t.is_static
-                and int(np.prod(t.shape, dtype=np.int64)) > self.max_elements)
+        """Over the element cap, or over what the memory budget leaves for folding."""
+        if t is None or not t.is_static:
+            return False
+        n = math.prod(int(d) for d in t.shape)  # Python ints: never wraps
+        return n > self.max_elements or self._folded + n * t.dtype.np.itemsize > self._room
 
     def run(self, graph: Graph) -> bool:
         from ..ops import OPS
+        from ..runtime import budget
 
+        # folded constants are allocated now, at compile time: they share the budget
+        self._room, self._folded = budget.max_bytes(), 0
         changed = False
         for op in list(graph.ops):
             opdef = OPS.get(op.name)
@@ -88,6 +96,7 @@ class FoldConstants(Pass):
             outs = self._compute(op, opdef, args)
             if any(np.asarray(a).size > self.max_elements for a in outs[:len(op.results)]):
                 continue
+            self._folded += sum(np.asarray(a).nbytes for a in outs[:len(op.results)])
             self._replace(graph, op, outs)
             changed = True
         return changed

@@ -22,7 +22,8 @@ from collections import OrderedDict
 import numpy as np
 
 from .. import device as _device
-from ..errors import DTypeError, InputError, IRError, OpError, ResourceError, ShapeError
+from ..errors import (DTypeError, InputError, IRError, OpError, ResourceError, ShapeError,
+                      SingaError)
 from ..ir.graph import Graph
 from ..ir.printer import format_type
 from ..ir.types import DType, TensorType
@@ -351,13 +352,17 @@ class Executor:
         With ``all_outputs`` returns an OrderedDict name -> array of every op
         result in order instead.
         """
+        from . import budget
+
         dev = self.device
         arrays = [dev.put(a) for a in inputs]
         check_inputs(self.graph, arrays, self.relax_batch)
         if params is None:
             params = self._params_on_device()
-        c = self.plan_for(arrays, last_layers, all_outputs, params)
-        return run_plan(c.plan, arrays, params, collect=all_outputs, check=self.check)
+        # this model's budget for what folding and the ops allocate while it runs
+        with budget.limited(self.max_bytes):
+            c = self.plan_for(arrays, last_layers, all_outputs, params)
+            return run_plan(c.plan, arrays, params, collect=all_outputs, check=self.check)
 
     def _params_on_device(self):
         if self.device.kind == "cpu":
@@ -412,6 +417,11 @@ def _step(plan, s, env, xp, out, check) -> None:
     args = [None if i is None else env[i] for i in s.inputs]
     try:
         outs = s.compute(xp, args, s.attrs) if out is None else s.compute(xp, args, s.attrs, out)
+    except SingaError as e:  # already says what went wrong: keep its class, add where
+        msg = str(e)
+        if msg.startswith(f"{s.op}:"):
+            msg = msg[len(s.op) + 1:].lstrip()
+        raise type(e)(f"{s.where()}: {msg}") from e
     except MemoryError as e:
         raise ResourceError(f"{s.where()}: out of memory computing its results "
                             f"(input shapes {[getattr(a, 'shape', None) for a in args]})") from e

@@ -10,7 +10,7 @@ import pytest
 
 from singa import device
 from singa.codegen.cpu import lower
-from singa.errors import OpError
+from singa.errors import OpError, ShapeError
 from singa.ir.interpret import interpret
 from singa.ir.parser import parse_graph
 from singa.passes import InferShapes, PlanMemory
@@ -115,12 +115,17 @@ graph @g(%x: f32[3]) -> (f32[3], f32[3], f32[2]) {
     assert (x == 0).all() and (w == 1).all()
 
 
-def test_failing_step_raises_op_error_with_loc():
+def test_a_failing_step_names_its_node_and_keeps_the_error_class():
     g = parse_graph("""
 graph @g(%x: f32[6], %s: i64[2]) -> (f32[?,?]) {
   %0 = Reshape(%x, %s)  # my_reshape
   return %0
 }""")
     plan = lower(g, device.get_default_device())
-    with pytest.raises(OpError, match=r"Reshape \(my_reshape\)"):
+    with pytest.raises(ShapeError, match=r"Reshape \(my_reshape\): cannot reshape"):
         run_plan(plan, [np.zeros(6, np.float32), np.array([4, 4])], {})
+    # anything else a compute raises is an OpError naming the node (the safety net)
+    step = plan.steps[0]
+    step.compute = lambda *a: {}["boom"]
+    with pytest.raises(OpError, match=r"Reshape \(my_reshape\).*KeyError"):
+        run_plan(plan, [np.zeros(6, np.float32), np.array([2, 3])], {})

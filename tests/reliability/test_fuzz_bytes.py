@@ -204,10 +204,6 @@ def test_huge_sizes_raise_singa_errors_or_match_onnxruntime(m):
 # ---------------------------------------------------------------- found by the fuzz
 
 
-@pytest.mark.xfail(strict=True, reason="singa bug: an out-of-range constant Gather index is "
-                   "found only when the op computes; executor._step then wraps the op's "
-                   "ShapeError into OpError (_op_error), so the caller gets OpError('... failed: "
-                   "ShapeError: ...'), not the ShapeError itself")
 @pytest.mark.parametrize("idx", [[2, 2 ** 31 - 1], [0, 111]])
 def test_out_of_range_constant_gather_indices_are_a_shape_error(idx):
     m = base.shape_net()

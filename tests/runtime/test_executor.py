@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from singa.errors import InputError, IRError, OpError
+from singa.errors import InputError, IRError, ShapeError
 from singa.ir.interpret import interpret
 from singa.ir.parser import parse_graph
 from singa.runtime.executor import Executor, check_inputs
@@ -185,13 +185,13 @@ graph @g(%x: f32[1,3]) -> (f32[1,3]) {
     np.testing.assert_array_equal(Executor(g).run(xs)[0], -xs[0])
 
 
-def test_runtime_failure_is_op_error_with_loc():
+def test_runtime_failure_keeps_its_error_class_and_names_the_node():
     g = parse_graph("""
 graph @g(%x: f32[6], %s: i64[2]) -> (f32[?,?]) {
   %0 = Reshape(%x, %s)  # my_reshape
   return %0
 }""")
-    with pytest.raises(OpError, match=r"Reshape \(my_reshape\)"):
+    with pytest.raises(ShapeError, match=r"^Reshape \(my_reshape\): cannot reshape \(6,\) to"):
         Executor(g).run([np.zeros(6, np.float32), np.array([4, 4])])
 
 
