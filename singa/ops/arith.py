@@ -10,13 +10,42 @@ from . import _ctemplates as ct
 from .base import Pattern, broadcast_infer, broadcast_shapes, defop, np_dtype, same_as, unbroadcast
 
 
+def _legacy_adapt(attrs, opset):
+    """Opset 1-6 forms: no implicit broadcasting unless ``broadcast=1``, which then
+    stretches B over A's trailing dims (or from ``axis``).  Marked for the checks of
+    :func:`_legacy_check`; the computation is NumPy's broadcasting either way."""
+    attrs = dict(attrs)
+    attrs.pop("consumed_inputs", None)
+    if opset < 7:
+        attrs["_legacy_broadcast"] = int(attrs.pop("broadcast", 0))
+        axis = attrs.pop("axis", None)
+        if axis is not None:
+            attrs["_legacy_axis"] = int(axis)
+    return attrs, {}
+
+
+def _legacy_check(name, a_shape, b_shape, attrs) -> None:
+    """ShapeError for what an opset < 7 model means otherwise than NumPy would."""
+    mode = attrs.get("_legacy_broadcast")
+    if mode is None or a_shape is None or b_shape is None:
+        return
+    if not mode and tuple(a_shape) != tuple(b_shape):
+        raise ShapeError(f"{name} (opset < 7, broadcast=0): shapes {tuple(a_shape)} and "
+                         f"{tuple(b_shape)} differ")
+    axis = attrs.get("_legacy_axis")
+    if mode and axis is not None and axis % max(len(a_shape), 1) != len(a_shape) - len(b_shape):
+        raise ShapeError(f"{name} (opset < 7): broadcasting B {tuple(b_shape)} from axis {axis} "
+                         f"of A {tuple(a_shape)} is not its trailing dims; not supported")
+
+
 def _binary(name, *, cuda=None, since=7, grad=None, defaults=None, infer=None,
-            same_dtype=True):
+            same_dtype=True, legacy=False):
     """Register ``f(xp, a, b, attrs) -> y`` as a broadcasting binary op.
 
     ``grad(xp, a, b, y, dy, attrs) -> (da, db)`` gives full-shape grads; they are
     summed down to the operand shapes here.  Operands must share a dtype (as ONNX
     says) unless ``same_dtype`` is False: NumPy would silently promote them.
+    ``legacy``: the op also takes its opset 1-6 form (see :func:`_legacy_adapt`).
     """
 
     def deco(f):
@@ -24,8 +53,17 @@ def _binary(name, *, cuda=None, since=7, grad=None, defaults=None, infer=None,
             a, b = inputs
             if same_dtype:
                 _check_same_dtype(name, a, b)
+            _legacy_check(name, a.shape, b.shape, attrs)
             broadcast_shapes(name, a.shape, b.shape)
             return [f(xp, a, b, attrs)]
+
+        base_infer = infer or broadcast_infer()
+
+        def checked_infer(types, attrs, values):
+            a, b = types[0], types[1]
+            if a is not None and b is not None:
+                _legacy_check(name, a.shape, b.shape, attrs)
+            return base_infer(types, attrs, values)
 
         g = None
         if grad is not None:
@@ -36,8 +74,9 @@ def _binary(name, *, cuda=None, since=7, grad=None, defaults=None, infer=None,
                         None if db is None or b.dtype.kind != "f" else unbroadcast(xp, db, b.shape)]
 
         compute.__doc__ = f.__doc__
-        defop(name, pattern=Pattern.BROADCAST, infer=infer or broadcast_infer(), grad=g,
-              cuda=cuda, since=since, defaults=defaults)(compute)
+        defop(name, pattern=Pattern.BROADCAST, infer=checked_infer if legacy else base_infer,
+              grad=g, cuda=cuda, since=1 if legacy else since, defaults=defaults,
+              adapt=_legacy_adapt if legacy else None)(compute)
         return f
 
     return deco
@@ -49,25 +88,25 @@ def _check_same_dtype(op, *arrays):
         raise DTypeError(f"{op}: operands have different dtypes {sorted(map(str, dts))}")
 
 
-@_binary("Add", cuda="({0} + {1})", grad=lambda xp, a, b, y, dy, at: (dy, dy))
+@_binary("Add", legacy=True, cuda="({0} + {1})", grad=lambda xp, a, b, y, dy, at: (dy, dy))
 def _add(xp, a, b, attrs):
     """a + b."""
     return xp.add(a, b)
 
 
-@_binary("Sub", cuda="({0} - {1})", grad=lambda xp, a, b, y, dy, at: (dy, -dy))
+@_binary("Sub", legacy=True, cuda="({0} - {1})", grad=lambda xp, a, b, y, dy, at: (dy, -dy))
 def _sub(xp, a, b, attrs):
     """a - b."""
     return xp.subtract(a, b)
 
 
-@_binary("Mul", cuda="({0} * {1})", grad=lambda xp, a, b, y, dy, at: (dy * b, dy * a))
+@_binary("Mul", legacy=True, cuda="({0} * {1})", grad=lambda xp, a, b, y, dy, at: (dy * b, dy * a))
 def _mul(xp, a, b, attrs):
     """a * b."""
     return xp.multiply(a, b)
 
 
-@_binary("Div", cuda=ct.div,
+@_binary("Div", legacy=True, cuda=ct.div,
          grad=lambda xp, a, b, y, dy, at: (dy / b, -dy * a / (b * b)))
 def _div(xp, a, b, attrs):
     """a / b; integer division truncates towards zero (C semantics) as ONNX does."""
@@ -96,7 +135,7 @@ def _pow_infer(types, attrs, values):
     return [TensorType(a.dtype, broadcast_shapes("Pow", a.shape, b.shape))]
 
 
-@_binary("Pow", cuda=ct.pow_, grad=_pow_grad, infer=_pow_infer, same_dtype=False)
+@_binary("Pow", legacy=True, cuda=ct.pow_, grad=_pow_grad, infer=_pow_infer, same_dtype=False)
 def _pow(xp, a, b, attrs):
     """a ** b in a's dtype (b may have another numeric type, as from opset 12)."""
     if a.dtype.kind == "f":

@@ -9,6 +9,9 @@ outputs.  Every other case is *not covered*, with the reason, and reported.
 from __future__ import annotations
 
 import collections
+import dataclasses
+import glob
+import os
 import warnings
 
 import numpy as np
@@ -101,14 +104,7 @@ def check_case(case, backend, xfail=None, target=None):
     rep = backend.prepare(case.model, "CPU", target=target)
     for inputs, expected in case.data_sets:
         got = rep.run([normalize(x) for x in inputs])
-        ref = [normalize(x) for x in expected]
-        if case.name in STORED_GLOBAL_DRAWS:
-            got = [np.asarray(t.data) for t in got]
-            assert [(g.shape, g.dtype) for g in got] == [(r.shape, r.dtype) for r in ref]
-            assert all(np.isin(g, (0, 1)).all() for g in got)
-            continue
-        Runner.assert_similar_outputs(ref, [np.asarray(t.data) for t in got],
-                                      rtol=case.rtol, atol=case.atol, model_dir=case.name)
+        compare_outputs(case, [np.asarray(t.data) for t in got], expected)
 
 
 def skip_not_covered(cases, covered, not_covered: dict[str, str]) -> None:
@@ -124,3 +120,98 @@ def report(not_covered: dict[str, str]) -> str:
     lines = [f"{len(not_covered)} cases not covered by the op table:"]
     lines += [f"  {n:4d}  {why}" for why, n in by.most_common()]
     return "\n".join(lines)
+
+
+# --- The onnx wheel's data-folder suites (``onnx/backend/test/data/<kind>``) ------------
+# Added for the data-suite tests and ``tools/conformance_report.py``; the cases are
+# ``TestCase``s with their model and data sets loaded, so ``by_coverage`` and
+# ``check_case`` take them as they take the node cases.
+
+DATA_DIR = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data")
+
+# The kinds whose case folders hold ``model.onnx`` and ``test_data_set_*``.
+DATA_SUITES = ("simple", "pytorch-converted", "pytorch-operator")
+
+
+def read_value(path: str, type_proto: onnx.TypeProto):
+    """A stored input or output: a tensor, a sequence (list) or an optional (None or
+    its element), read as ``onnx.backend.test.runner`` reads it for ``type_proto``."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    kind = type_proto.WhichOneof("value")
+    if kind == "sequence_type":
+        proto = onnx.SequenceProto()
+        proto.ParseFromString(raw)
+        return onnx.numpy_helper.to_list(proto)
+    if kind == "optional_type":
+        proto = onnx.OptionalProto()
+        proto.ParseFromString(raw)
+        return onnx.numpy_helper.to_optional(proto)
+    if kind != "tensor_type":
+        raise ValueError(f"{path}: stored {kind} values are not readable")
+    proto = onnx.TensorProto()
+    proto.ParseFromString(raw)
+    return onnx.numpy_helper.to_array(proto)
+
+
+def _read_data_sets(case_dir: str, model: onnx.ModelProto) -> list:
+    sets = []
+    for d in sorted(glob.glob(os.path.join(case_dir, "test_data_set_*"))):
+        n_in = len(glob.glob(os.path.join(d, "input_*.pb")))
+        n_out = len(glob.glob(os.path.join(d, "output_*.pb")))
+        ins = [read_value(os.path.join(d, f"input_{i}.pb"), model.graph.input[i].type)
+               for i in range(n_in)]
+        outs = [read_value(os.path.join(d, f"output_{i}.pb"), model.graph.output[i].type)
+                for i in range(n_out)]
+        sets.append((ins, outs))
+    return sets
+
+
+def load_data_cases(kind: str) -> list:
+    """The cases of ``DATA_DIR/<kind>`` with model and data sets loaded, sorted by name;
+    rtol/atol as onnx's runner takes them (``data.json``, else 1e-3 / 1e-7)."""
+    from onnx.backend.test.loader import load_model_tests
+
+    cases = []
+    for c in sorted(load_model_tests(DATA_DIR, kind=kind), key=lambda c: c.name):
+        if c.model_dir is None:  # a zoo model by URL: see load_light_cases
+            continue
+        model = onnx.load(os.path.join(c.model_dir, "model.onnx"))
+        cases.append(dataclasses.replace(c, model=model,
+                                         data_sets=_read_data_sets(c.model_dir, model)))
+    return cases
+
+
+def load_light_cases() -> list:
+    """The ``real`` kind: the light zoo models of ``DATA_DIR/light`` with the inputs
+    onnx's runner generates (``generate_dummy_data(seed=0, random=False)``) and the
+    stored ``light_<name>_output_<i>.pb`` as expected outputs."""
+    from onnx.backend.test.loader import load_model_tests
+
+    root = os.path.dirname(os.path.dirname(onnx.__file__))
+    cases = []
+    for c in sorted(load_model_tests(DATA_DIR, kind="real"), key=lambda c: c.name):
+        path = os.path.join(root, c.url)
+        model = onnx.load(path)
+        inits = {t.name for t in model.graph.initializer}
+        ins = [Runner.generate_dummy_data(x, seed=0, name=c.model_name, random=False)
+               for x in model.graph.input if x.name not in inits]
+        prefix = os.path.splitext(path)[0]
+        outs = [read_value(f"{prefix}_output_{i}.pb", o.type)
+                for i, o in enumerate(model.graph.output)]
+        cases.append(dataclasses.replace(c, model=model, data_sets=[(ins, outs)]))
+    return cases
+
+
+def compare_outputs(case, got: list, expected: list) -> None:
+    """``got`` (arrays, lists for sequences) against one stored data set, as
+    ``check_case`` compares SingaBackend's results; for other runtimes (onnxruntime,
+    onnx.reference) in the conformance report."""
+    ref = [normalize(x) for x in expected]
+    if case.name in STORED_GLOBAL_DRAWS:
+        got = [np.asarray(g) for g in got]
+        assert [(g.shape, g.dtype) for g in got] == [(r.shape, r.dtype) for r in ref]
+        assert all(np.isin(g, (0, 1)).all() for g in got)
+        return
+    Runner.assert_similar_outputs(ref, got, rtol=case.rtol, atol=case.atol,
+                                  model_dir=case.name)
