@@ -27,6 +27,7 @@ from ..errors import (DTypeError, InputError, IRError, OpError, ResourceError, S
 from ..ir.graph import Graph
 from ..ir.printer import format_type
 from ..ir.types import DType, TensorType
+from . import checks
 
 # float weights up to this many elements fold on the kernel targets (see pipeline)
 SMALL_PARAMS = 1 << 14
@@ -77,49 +78,6 @@ def check_inputs(graph: Graph, arrays, relax_batch: bool = True) -> list[tuple]:
                     raise InputError(f"input {v.name!r}: dim {i} ({d}) is {n}, but {d} is "
                                      f"{prev[0]} in input {prev[1]!r}")
     return shapes
-
-
-def _check_budget(g: Graph, limit) -> None:
-    """ResourceError before a plan is built whose buffers would not fit the memory
-    budget: any one value, or the peak of the memory plan plus the outputs."""
-    from ..ir.printer import format_type
-    from ..passes.plan_memory import value_bytes
-    from . import budget
-
-    limit = budget.max_bytes() if limit is None else limit
-    biggest, where = 0, None
-    for op in g.ops:
-        for r in op.results:
-            n = value_bytes(r)
-            if n > biggest:
-                biggest, where = n, (op, r)
-    if where is not None:
-        op, r = where
-        budget.check(biggest, f"{op.name} ({op.loc or 'unnamed'}) result "
-                              f"{format_type(r.type)}", limit)
-    mp = getattr(g, "memory_plan", None)
-    if mp is not None:
-        outs = sum(value_bytes(v) for v in set(g.outputs) if v.kind == "op")
-        budget.check(mp.peak_bytes + outs, "the plan at its peak (its reused buffers "
-                     "and outputs)", limit)
-
-
-def _relaxed_batch(graph: Graph, shapes) -> list[tuple]:
-    """``(input, declared batch, given batch)`` for each input whose static leading
-    dim the caller overrode (``check_inputs`` lets it through)."""
-    out = []
-    for v, shape in zip(graph.inputs, shapes):
-        t = v.type
-        if t is not None and t.shape and shape and isinstance(t.shape[0], int) \
-                and t.shape[0] != shape[0]:
-            out.append((v, t.shape[0], shape[0]))
-    return out
-
-
-def _describe_relaxed(relaxed) -> str:
-    v, _, given = relaxed[0]
-    return (f"input {v.name!r}: declared {format_type(v.type)}, given batch {given}"
-            + (f" (and {len(relaxed) - 1} more input(s))" if len(relaxed) > 1 else ""))
 
 
 def _equal(xp, a, b) -> bool:
@@ -267,18 +225,20 @@ class Executor:
             tag += "" if last_layers is None else f"_last{last_layers}"
             tag += "_all" if all_outputs else ""
             dump = os.path.join(self.dump_dir, f"plan-{tag}")
-        relaxed = _relaxed_batch(self.graph, shapes)
+        relaxed = checks.relaxed_batch(self.graph, shapes)
         try:
             g, live, frozen, timings = self.specialise(shapes, [a.dtype for a in arrays],
                                                        last_layers, all_outputs, params, dump)
         except (ShapeError, DTypeError, IRError) as e:
             if not relaxed:
                 raise
-            raise InputError(f"{_describe_relaxed(relaxed)}: the model does not run at this "
+            raise InputError(f"{checks.describe_relaxed(relaxed)}: the model does not run at this "
                              f"batch size ({e})") from e
         if relaxed and last_layers is None and not all_outputs:
-            self._check_outputs_hold(g, relaxed)
-        _check_budget(g, self.max_bytes)
+            if self._declared is None:
+                self._declared = checks.declared_outputs(self.graph)
+            checks.outputs_hold(g, relaxed, self._declared)
+        checks.within_budget(g, self.max_bytes)
         from ..codegen.cpu import lower
 
         plan = lower(g, self.device, live, collect_all=all_outputs,
@@ -297,39 +257,6 @@ class Executor:
             while len(self._cache) > self.max_plans:
                 self._cache.popitem(last=False)
         return c
-
-    def _declared_outputs(self) -> list:
-        """The output types shape inference gives at the inputs' declared shapes (None
-        where it cannot say), the reference a relaxed batch must keep to."""
-        if self._declared is None:
-            from ..passes import InferShapes
-
-            g = self.graph.clone()
-            try:
-                InferShapes().run(g)
-                self._declared = [v.type for v in g.outputs]
-            except Exception:  # noqa: BLE001 - no reference: nothing to hold the outputs to
-                self._declared = [None] * len(g.outputs)
-        return self._declared
-
-    def _check_outputs_hold(self, g, relaxed) -> None:
-        """InputError unless every output keeps its declared shape, the batch dim
-        moving with the relaxed inputs' (ONNX Runtime refuses such inputs outright;
-        singa runs them only where the model provably computes per sample)."""
-        batches = {(decl, given) for _, decl, given in relaxed}
-        for v, want in zip(g.outputs, self._declared_outputs()):
-            have = v.type
-            if want is None or want.shape is None or have is None or have.shape is None:
-                continue
-            ok = len(want.shape) == len(have.shape) and all(
-                not (isinstance(w, int) and isinstance(h, int)) or w == h
-                or (i == 0 and (w, h) in batches)
-                for i, (w, h) in enumerate(zip(want.shape, have.shape)))
-            if not ok:
-                raise InputError(
-                    f"{_describe_relaxed(relaxed)}: the model does not compute per sample at "
-                    f"this batch size: output {v.name!r} would be {list(have.shape)}, declared "
-                    f"{list(want.shape)}")
 
     def _still_valid(self, c: _Compiled, params) -> bool:
         params = self._host_params if params is None else params
