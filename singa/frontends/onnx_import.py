@@ -45,6 +45,15 @@ from .onnx_schema import check_schema
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
 
+#: The domain of singa's own ops (Im2Col, FusedElementwise, VJP, its losses): a model
+#: may name them only there, so an ONNX model cannot reach them by an op's name.
+SINGA_DOMAIN = "ai.singa"
+
+
+def singa_only(op_type: str) -> bool:
+    """Whether table op ``op_type`` is singa's own rather than an ONNX operator."""
+    return not onnx.defs.has(op_type)
+
 __all__ = ["import_model", "load_proto", "model_opset", "tensor_to_array", "unsupported_ops"]
 
 
@@ -189,9 +198,11 @@ def unsupported_ops(proto: onnx.ModelProto) -> list[tuple[str, int, list[str]]]:
             if n.op_type == "Constant":
                 continue
             d = OPS.get(n.op_type)
-            if d is not None and d.since <= opset:
+            if d is not None and d.since <= opset and not singa_only(n.op_type):
                 continue
             key = (n.op_type, opset)
+        elif n.domain == SINGA_DOMAIN and n.op_type in OPS and singa_only(n.op_type):
+            continue
         else:
             key = (f"{n.domain}.{n.op_type}", domains.get(n.domain, 0))
         found.setdefault(key, []).append(where)
@@ -204,7 +215,11 @@ def _raise_unsupported(found) -> None:
     lines = []
     for op, v, names in found:
         d = OPS.get(op)
-        why = f"the table has it from opset {d.since}" if d is not None else "not in the op table"
+        if d is not None and singa_only(op):
+            why = f"singa's own op, not an ONNX one (a model names it in domain {SINGA_DOMAIN!r})"
+        else:
+            why = (f"the table has it from opset {d.since}" if d is not None
+                   else "not in the op table")
         shown = ", ".join(names[:8]) + (f", ... ({len(names)} nodes)" if len(names) > 8 else "")
         lines.append(f"  {op} (opset {v}): {why}; used by {shown}")
     err = UnsupportedOpError(f"{len(found)} unsupported op(s):\n" + "\n".join(lines))

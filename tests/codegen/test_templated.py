@@ -15,6 +15,7 @@ from onnx import TensorProto, helper
 
 from singa import sonnx
 from singa.codegen import nvrtc
+from singa.frontends.onnx_import import SINGA_DOMAIN, singa_only
 from singa.ops import OPS
 
 RNG = np.random.default_rng(0)
@@ -53,12 +54,16 @@ def model(op, x, attrs, axes, opset, inits):
             attrs = {**attrs, "axes": axes}
     names += list(inits)
     nodes.append(helper.make_node(op, names, ["y"], **attrs))
+    ids = [helper.make_opsetid("", opset)]
+    if singa_only(op):  # singa's own ops (Im2Col, FusedElementwise) live in their domain
+        nodes[-1].domain = SINGA_DOMAIN
+        ids.append(helper.make_opsetid(SINGA_DOMAIN, 1))
     tp = helper.np_dtype_to_tensor_dtype(x.dtype)
     g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", tp, x.shape)],
                           [helper.make_tensor_value_info("y", TensorProto.UNDEFINED, None)],
                           initializer=[helper.make_tensor(n, helper.np_dtype_to_tensor_dtype(
                               a.dtype), a.shape, a.flatten().tolist()) for n, a in inits.items()])
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    return helper.make_model(g, opset_imports=ids)
 
 
 def reference(op, x, attrs, axes, opset, inits):

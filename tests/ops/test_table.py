@@ -44,6 +44,7 @@ import onnx
 import pytest
 from onnx import helper, numpy_helper
 
+from singa.frontends.onnx_import import SINGA_DOMAIN, singa_only
 from singa.ir.types import DType, TensorType
 from singa.ops import OPS
 
@@ -176,8 +177,11 @@ def _model(case, opset, outputs):
             graph_outputs.append(helper.make_tensor_value_info(
                 name, helper.np_dtype_to_tensor_dtype(t[0]), list(t[1])))
     node = helper.make_node(case.op, in_names, out_names, **_onnx_attrs(case.attrs))
-    graph = helper.make_graph([node], f"case_{case.op}", graph_inputs, graph_outputs)
     ids = [helper.make_opsetid("", opset)]
+    if singa_only(case.op):  # singa's own ops live in their own domain
+        node.domain = SINGA_DOMAIN
+        ids.append(helper.make_opsetid(SINGA_DOMAIN, 1))
+    graph = helper.make_graph([node], f"case_{case.op}", graph_inputs, graph_outputs)
     model = helper.make_model(graph, opset_imports=ids)
     model.ir_version = helper.find_min_ir_version_for(ids)
     return model
