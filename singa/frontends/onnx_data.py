@@ -194,10 +194,7 @@ def allocate(shape, dt: DType, name: str, zero: bool = False) -> np.ndarray:
     over the memory budget (checked before allocating)."""
     from ..runtime import budget
 
-    n = dt.np.itemsize
-    for d in shape:
-        n *= int(d)
-    budget.check(n, f"tensor {name!r} ({dt.short}{list(shape)})")
+    budget.check_array(shape, dt.np, f"tensor {name!r} ({dt.short}{list(shape)})")
     try:
         return (np.zeros if zero else np.empty)(shape, dt.np)
     except MemoryError:

@@ -174,10 +174,8 @@ def check_alloc(op: str, shape, dtype) -> None:
     depth), which plans cannot size in advance."""
     from ..runtime import budget
 
-    n = np.dtype(dtype).itemsize
-    for d in shape:
-        n *= int(d)
-    budget.check(n, f"{op} result {np.dtype(dtype).name}{list(int(d) for d in shape)}")
+    budget.check_array(shape, dtype,
+                       f"{op} result {np.dtype(dtype).name}{list(int(d) for d in shape)}")
 
 
 def as_int_list(value) -> list[int]:

@@ -60,3 +60,13 @@ def check(nbytes: int, what: str, limit: int | None = None) -> None:
     if nbytes > limit:
         raise ResourceError(f"{what} asks for {nbytes:,} bytes; the limit is {limit:,} "
                             f"(set SINGA_MAX_BYTES or prepare(..., max_bytes=))")
+
+
+def check_array(shape, dtype, what: str, limit: int | None = None) -> None:
+    """ResourceError when an array of ``shape`` and ``dtype`` (NumPy) would be over the
+    limit; sized in Python ints, which never wrap."""
+    import math
+
+    import numpy as np
+
+    check(np.dtype(dtype).itemsize * math.prod(int(d) for d in shape), what, limit)

@@ -24,6 +24,12 @@ from ..tensor import Tensor
 from .train_step import CompiledStep
 
 
+def _tensors(args, kwargs) -> list:
+    """The step's input Tensors: positional ones in order, then keyword ones by name."""
+    return ([a for a in args if isinstance(a, Tensor)]
+            + [v for _, v in sorted(kwargs.items()) if isinstance(v, Tensor)])
+
+
 def _flatten(result, leaves):
     """``result`` with each Tensor replaced by its index in ``leaves`` (appended)."""
     if isinstance(result, Tensor):
@@ -81,16 +87,14 @@ class GraphTrainer:
             return self._record(key, args, kwargs)
         if c is False:
             return self.model.train_one_batch(*args, **kwargs)
-        inputs = [a for a in args if isinstance(a, Tensor)]
-        inputs += [v for _, v in sorted(kwargs.items()) if isinstance(v, Tensor)]
+        inputs = _tensors(args, kwargs)
         results = c.step.run(inputs, c.optimizer.hyper_values())
         for _ in range(c.steps_taken):
             c.optimizer.step()
         return _rebuild(c.shape, results)
 
     def _record(self, key, args, kwargs):
-        inputs = [a for a in args if isinstance(a, Tensor)]
-        inputs += [v for _, v in sorted(kwargs.items()) if isinstance(v, Tensor)]
+        inputs = _tensors(args, kwargs)
         rec = StepRecord(inputs=inputs)
         with recording(rec):
             result = self.model.train_one_batch(*args, **kwargs)

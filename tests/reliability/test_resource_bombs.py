@@ -294,11 +294,14 @@ def test_einsum_outer_product():
     assert_refused(_run(m, v, v), ["einsum_bomb"])
 
 
-def test_matmul_outer_product():
-    m = _model([helper.make_node("MatMul", ["a", "b"], ["y"], name="matmul_bomb")],
+@pytest.mark.parametrize("op", ["MatMul", "Mul"])
+def test_outer_product(op):
+    """(BIG, 1) times (1, BIG): a product, or a broadcast elementwise multiply."""
+    name = f"{op.lower()}_bomb"
+    m = _model([helper.make_node(op, ["a", "b"], ["y"], name=name)],
                [("a", TP.FLOAT, [BIG, 1]), ("b", TP.FLOAT, [1, BIG])])
     assert_refused(_run(m, np.ones((BIG, 1), np.float32), np.ones((1, BIG), np.float32)),
-                   ["matmul_bomb"])
+                   [name])
 
 
 def test_matmul_with_a_huge_batch_broadcast():
@@ -379,13 +382,6 @@ def test_unsqueeze_then_expand_to_a_product_over_1e15():
                 helper.make_node("Expand", ["u", "s"], ["y"], name="expand_bomb")], X1,
                inits=[("ax", _i64(0)), ("s", _i64(10 ** 8, 10 ** 8))])
     assert_refused(_run(m, ONE), ["expand_bomb"])
-
-
-def test_mul_broadcast_bomb():
-    m = _model([helper.make_node("Mul", ["a", "b"], ["y"], name="mul_bomb")],
-               [("a", TP.FLOAT, [BIG, 1]), ("b", TP.FLOAT, [1, BIG])])
-    assert_refused(_run(m, np.ones((BIG, 1), np.float32), np.ones((1, BIG), np.float32)),
-                   ["mul_bomb"])
 
 
 def test_mul_broadcast_bomb_of_constants():
