@@ -2,12 +2,17 @@
 
 Each measurement runs in a fresh subprocess (peak RSS only grows, so one process
 per runtime, model and batch): it loads the model, prepares it, runs it twice
-on random inputs (``bench/infer.py``'s models and inputs) and reports
-``ru_maxrss`` together with the RSS it started with after the imports, so the
-runtime's own footprint (model, plan, buffers) is the difference.  Printed side
-by side with the ratio singa / onnxruntime of that footprint.
+on random inputs (``bench/infer.py``'s models and inputs) and reports its peak
+RSS together with the RSS it started with after the imports, so the runtime's
+own footprint (model, plan, buffers) is the difference.  The peak is reset
+there (``/proc/self/clear_refs``; ``ru_maxrss`` where that is missing), so the
+transient memory of making the model's weights does not hide a smaller
+footprint.  Printed side
+by side: singa on each of ``--targets`` (default its two CPU targets, ``c``
+and ``numpy``), onnxruntime, and the ratio singa / onnxruntime of that footprint.
 
-    python bench/memory.py [--batch 1 64] [--models tv_resnet18 zoo_bert ...] [--json F]
+    python bench/memory.py [--batch 1 64] [--targets c numpy] [--models tv_resnet18 ...]
+                           [--json F]
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import json, resource, sys
 sys.path.insert(0, {here!r}); sys.path.insert(0, {root!r})
 import numpy as np
 import infer
-name, batch, runtime = {name!r}, {batch}, {runtime!r}
+name, batch, runtime, target = {name!r}, {batch}, {runtime!r}, {target!r}
 loaders = {{n: (lambda n=n: infer.light_model(n)) for n in infer.LIGHT}}
 loaders.update(infer.torchvision_models()); loaders.update(infer.zoo_models())
 m = loaders[name]()
@@ -39,9 +44,18 @@ if runtime == "singa":
     import singa.codegen.cpu  # noqa: F401 - imported by prepare anyway; not the model's
 else:
     import onnxruntime as ort
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def rss(field):
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith(field + ":"))
+try:  # forget the peak so far: from here on VmHWM is this runtime's own
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    base, peak_of = rss("VmRSS"), lambda: rss("VmHWM")
+except OSError:
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_of = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 if runtime == "singa":
-    rep = sonnx.prepare(data)
+    rep = sonnx.prepare(data, target=target)
     xs = list(feeds.values())
     for _ in range(2):
         rep.run(xs)
@@ -50,14 +64,15 @@ else:
     sess = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
     for _ in range(2):
         sess.run(None, feeds)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = peak_of()
 print(json.dumps({{"base_mb": base / 1024, "peak_mb": peak / 1024}}))
 """
 
 
-def measure(name: str, batch: int, runtime: str, timeout: int = 900) -> dict:
+def measure(name: str, batch: int, runtime: str, target=None, timeout: int = 900) -> dict:
+    """Footprint of one runtime ('singa' on ``target``, or 'ort') in a fresh process."""
     code = CHILD.format(here=HERE, root=os.path.dirname(HERE), name=name, batch=batch,
-                        runtime=runtime)
+                        runtime=runtime, target=target)
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=timeout)
     if p.returncode != 0:
@@ -70,22 +85,31 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--batch", type=int, nargs="*", default=[1, 64])
     ap.add_argument("--models", nargs="*", default=DEFAULT)
+    ap.add_argument("--targets", nargs="*", default=["c", "numpy"], choices=["c", "numpy"],
+                    help="singa's code-generation targets to measure")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     rows = []
-    print(f"{'model':24s} {'batch':>5s} {'singa MB':>9s} {'ort MB':>9s} {'ratio':>6s}"
-          "   (peak RSS minus RSS after imports)")
+    head = "".join(f" {t + ' MB':>9s} {'ratio':>6s}" for t in args.targets)
+    print(f"{'model':24s} {'batch':>5s}{head} {'ort MB':>9s}"
+          "   (peak RSS minus RSS after imports; ratio: singa / onnxruntime)")
     for name in args.models:
         for batch in args.batch:
-            s, o = measure(name, batch, "singa"), measure(name, batch, "ort")
-            row = {"model": name, "batch": batch, "singa": s, "ort": o}
+            o = measure(name, batch, "ort")
+            row = {"model": name, "batch": batch, "ort": o}
             rows.append(row)
-            if "error" in s or "error" in o:
-                print(f"{name:24s} {batch:5d}  error: {s.get('error') or o.get('error')}")
-                continue
-            ds, do = s["peak_mb"] - s["base_mb"], o["peak_mb"] - o["base_mb"]
-            row["ratio"] = ds / do if do > 0 else None
-            print(f"{name:24s} {batch:5d} {ds:9.0f} {do:9.0f} {ds / max(do, 1e-9):6.2f}")
+            line = f"{name:24s} {batch:5d}"
+            for t in args.targets:
+                s = row[t] = measure(name, batch, "singa", t)
+                if "error" in s or "error" in o:
+                    line += f"  error: {s.get('error') or o.get('error')}"
+                    continue
+                ds, do = s["peak_mb"] - s["base_mb"], o["peak_mb"] - o["base_mb"]
+                row[f"ratio_{t}"] = ds / do if do > 0 else None
+                line += f" {ds:9.0f} {ds / max(do, 1e-9):6.2f}"
+            if "error" not in o:
+                line += f" {o['peak_mb'] - o['base_mb']:9.0f}"
+            print(line, flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -5,12 +5,20 @@ Arena.  Every kernel step whose result is a temporary (and every library call
 that can write a given array, ``OpDef.into``: MatMul, Concat) writes into a fixed
 place of one byte array instead of a new array per run: no allocation, no
 page faults on large temporaries, and (on a GPU) fixed addresses, which a
-CUDA graph needs.  Places come from the slot allocator of ``plan_memory``
-(:func:`~singa.passes.plan_memory.assign_slots`) run over the plan's steps,
+CUDA graph needs.  Places come from the offset allocator of ``plan_memory``
+(:func:`~singa.passes.plan_memory.assign_offsets`) run over the plan's steps,
 with one difference: a NumPy step may return a view of its operand (Reshape,
 Identity, Slice...), so a value's life is extended to the last use of any step
 result that may alias it.  A graph output never lives in the arena; a result
 that reaches the caller through a view is copied out by the runtime.
+
+Assembled concatenations.  A Concat whose parts each lie in one contiguous
+range of its result (the dims before its axis are all 1: a batch split in
+chunks, as ``lower_conv`` makes for big batches) and are each made by a placed
+step for this Concat alone is one block of the arena: every part is written in
+its range of the result where it is made, and the Concat step only hands the
+result on.  So the whole result is never held twice (once in parts, once
+joined), and nothing is copied.
 
 Arenas are taken from a per-plan pool for one run and given back after it, so
 threads running one plan never share one.
@@ -29,7 +37,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from ..passes.plan_memory import assign_slots
+from ..passes.plan_memory import assign_offsets
 from .plan import nbytes
 
 ALIGN = 256  # bytes; enough for any vector load on either side
@@ -64,7 +72,7 @@ def layout(plan) -> None:
         for i in aliased:
             end[i] = max(end.get(i, s.index), last)
     outputs = set(plan.outputs)
-    placed = []
+    placed = {}  # buffer id -> the step writing it in the arena
     for s in steps:
         k = s.kernel
         if len(s.outputs) != 1 or not (s.into or (k is not None and k.inplace is None)):
@@ -72,19 +80,57 @@ def layout(plan) -> None:
         o = s.outputs[0]
         if o is None or o in outputs or nbytes(buffers[o].type) == 0:
             continue
-        placed.append((s, o))
-    slots, sizes = assign_slots([(s.index, end.get(o, s.index),
-                                  -(-nbytes(buffers[o].type) // ALIGN) * ALIGN)
-                                 for s, o in placed])
-    offsets, total = [], 0
-    for n in sizes:
-        offsets.append(total)
-        total += n
-    plan.arena_bytes = total
-    plan.places = {s.index: Place(s.index, offsets[slot], buffers[o].type.dtype.np,
-                                  tuple(buffers[o].type.shape))
-                   for (s, o), slot in zip(placed, slots)}
+        placed[o] = s
+    parts = _assembled(plan, placed, end)
+    inside = {p for ps in parts.values() for p in ps}
+    blocks = [o for o in placed if o not in inside]  # each part lies in its Concat's block
+    starts = {o: min([placed[o].index] + [placed[p].index for p in parts.get(o, ())])
+              for o in blocks}
+    offsets, plan.arena_bytes = assign_offsets(
+        [(starts[o], end.get(o, placed[o].index),
+          -(-nbytes(buffers[o].type) // ALIGN) * ALIGN) for o in blocks])
+    plan.places = {}
+
+    def put(o, offset):
+        plan.places[placed[o].index] = Place(placed[o].index, offset, buffers[o].type.dtype.np,
+                                             tuple(buffers[o].type.shape))
+
+    for o, off in zip(blocks, offsets):
+        put(o, off)
+        for p in parts.get(o, ()):
+            put(p, off)
+            off += nbytes(buffers[p].type)
     plan.segments = _segments(plan)
+
+
+def _assembled(plan, placed, end) -> dict:
+    """Concat steps whose parts are made in place (see the module docstring):
+    result buffer -> its parts' buffers, in order.  Their steps' computes are
+    replaced by :func:`_hand_on`."""
+    buffers, found = plan.buffers, {}
+    for o, s in placed.items():
+        if s.op != "Concat" or not s.inputs or s.kernel is not None:
+            continue
+        shape = buffers[o].type.shape
+        axis = s.attrs.get("axis", 0)
+        axis = axis + len(shape) if axis < 0 else axis
+        ins = list(s.inputs)
+        if (not 0 <= axis < len(shape) or any(d != 1 for d in shape[:axis])
+                or len(set(ins)) != len(ins)
+                or any(i not in placed or placed[i].op == "Concat" or end.get(i) != s.index
+                       or buffers[i].type.dtype != buffers[o].type.dtype for i in ins)):
+            continue
+        found[o] = ins
+        s.compute = _hand_on
+    return found
+
+
+def _hand_on(xp, args, attrs, out=None):
+    """compute() of an assembled Concat: its parts already lie in ``out``."""
+    return [out]
+
+
+_hand_on.static_view = True  # fixed memory in, the same fixed memory out: part of a segment
 
 
 def _aliased_inputs(step) -> list:

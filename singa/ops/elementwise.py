@@ -200,7 +200,7 @@ def _relu(xp, x, attrs):
         grad=lambda xp, x, y, dy, a: dy * xp.where(x >= 0, 1, a["alpha"]).astype(x.dtype))
 def _leaky_relu(xp, x, attrs):
     """x for x >= 0, alpha * x below."""
-    return xp.where(x >= 0, x, x * attrs["alpha"]).astype(x.dtype)
+    return xp.where(x >= 0, x, x * attrs["alpha"]).astype(x.dtype, copy=False)
 
 
 @_unary("Elu", defaults={"alpha": 1.0},

@@ -74,8 +74,8 @@ class LowerConv(OpRewrite):
                    and not any(g.pb) and not any(g.pe))
         wm = add("Reshape", [w, shape(*((g.g,) if g.g > 1 else ()), g.m // g.g, ck)])
 
-        def product(xs, n, names=()):
-            """(n, M, *out) for the n images of ``xs``."""
+        def product(xs, n):
+            """The product for the n images of ``xs``: (n, [G,] M/G, P)."""
             lead = (n,) if g.g == 1 else (n, g.g)
             if trivial:
                 col = add("Reshape", [xs, shape(*lead, ck, g.p)])
@@ -86,23 +86,26 @@ class LowerConv(OpRewrite):
                                            "pads": list(g.pb) + list(g.pe)})
                 if g.g > 1:  # group-major rows: (N, G, C/G*K, P)
                     col = add("Reshape", [col, shape(*lead, ck, g.p)])
-            y = add("MatMul", [wm, col])
-            return add("Reshape", [y, shape(n, *res.type.shape[1:])], names=names)
+            return add("MatMul", [wm, col])
 
         # The columns of a big batch would take K times the input's memory: they are
         # made a few images at a time (the memory plan reuses one buffer for them).
+        # The chunks' products are joined along the batch, which the kernel
+        # targets' arena assembles in place: each product is written in its
+        # range of the joined result (codegen.arena), never held twice.
         per_image = g.c * g.kk * g.p * dt.np.itemsize
         step = g.n if trivial else max(1, min(g.n, COLUMN_BYTES // max(per_image, 1)))
         names = () if b is not None else (res.name,)
         if step >= g.n:
-            out = product(x, g.n, names)
+            y = product(x, g.n)
         else:
             parts = []
             for i in range(0, g.n, step):
                 j = min(g.n, i + step)
                 xs = add("Slice", [x, shape(i), shape(j), shape(0)])
                 parts.append(product(xs, j - i))
-            out = add("Concat", parts, {"axis": 0}, names=names)
+            y = add("Concat", parts, {"axis": 0})
+        out = add("Reshape", [y, shape(*res.type.shape)], names=names)
         if b is not None:
             bias = add("Reshape", [b, shape(g.m, *([1] * g.nd))])
             out = add("Add", [out, bias], names=(res.name,))

@@ -134,6 +134,77 @@ def test_threads_running_one_plan_each_get_their_own_arena():
     assert len(_plan(rep).pool._free) >= 1
 
 
+def _conv_model(n):
+    rng = np.random.default_rng(3)
+    w = numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w")
+    b = numpy_helper.from_array(rng.standard_normal(4).astype(np.float32), "b")
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3, 3],
+                              pads=[1, 1, 1, 1], strides=[2, 2]),
+             helper.make_node("Relu", ["c"], ["y"])]
+    return _model(nodes, [helper.make_tensor_value_info("x", F, [n, 3, 7, 7])],
+                  [helper.make_tensor_value_info("y", F, [n, 4, 4, 4])], [w, b])
+
+
+def _assembled(plan):
+    """(Concat step, its parts' producing steps) of each Concat assembled in place."""
+    from singa.codegen.arena import _hand_on
+
+    made = {o: s for s in plan.steps for o in s.outputs if o is not None}
+    return [(s, [made[i] for i in s.inputs]) for s in plan.steps
+            if s.op == "Concat" and s.compute is _hand_on]
+
+
+def test_a_conv_in_batch_chunks_writes_each_chunk_where_the_result_lies(monkeypatch):
+    """lower_conv splits a big batch; the chunks' products are written in their
+    ranges of one result (no second copy of it), on every run and replay."""
+    import singa.passes.lower_conv as lc
+
+    monkeypatch.setattr(lc, "COLUMN_BYTES", 2 * 3 * 9 * 16 * 4)  # two images' columns
+    m = _conv_model(5)
+    rep = sonnx.prepare(m, target="c")
+    rng = np.random.default_rng(4)
+    _check(m, [{"x": rng.standard_normal((5, 3, 7, 7), dtype=np.float32)} for _ in range(3)],
+           rep)
+    plan = _plan(rep)
+    (concat, parts), = _assembled(plan)
+    assert [p.op for p in parts] == ["MatMul"] * 3
+    at = plan.places[concat.index].offset
+    for p in parts:
+        place = plan.places[p.index]
+        assert place.offset == at and place.shape[1:] == (4, 16)
+        at += int(np.prod(place.shape)) * 4
+    assert at == plan.places[concat.index].offset + 5 * 4 * 16 * 4
+    # the result's block, one chunk's columns and one chunk of images at a time
+    # (each rounded up to 256 bytes): the result is not held twice
+    up = lambda n: -(-n // 256) * 256  # noqa: E731
+    assert plan.arena_bytes <= up(5 * 4 * 16 * 4) + up(2 * 27 * 16 * 4) + up(2 * 3 * 49 * 4)
+
+
+def test_only_concats_of_contiguous_single_use_parts_are_assembled():
+    """Along axis 1 of (4, 8) blocks the parts interleave; a part read again
+    later must keep its own memory: both stay copies, with the right values."""
+    nodes = [helper.make_node("Softmax", ["x"], ["s"], axis=-1),
+             helper.make_node("Exp", ["x"], ["e"]),
+             helper.make_node("Concat", ["s", "e"], ["rows"], axis=0),
+             helper.make_node("Concat", ["s", "e"], ["cols"], axis=1),
+             helper.make_node("Softmax", ["x"], ["t"], axis=0),
+             helper.make_node("Tanh", ["x"], ["u"]),
+             helper.make_node("Concat", ["t", "u"], ["joined"], axis=0),
+             helper.make_node("ReduceSum", ["rows"], ["r1"], keepdims=0),
+             helper.make_node("ReduceSum", ["cols"], ["r2"], keepdims=0),
+             helper.make_node("ReduceSum", ["joined"], ["r3"], keepdims=0),
+             helper.make_node("Add", ["r1", "r2"], ["r12"]),
+             helper.make_node("Add", ["r12", "r3"], ["y"])]
+    m = _model(nodes, [helper.make_tensor_value_info("x", F, [4, 8])],
+               [helper.make_tensor_value_info("y", F, [])])
+    rep = sonnx.prepare(m, target="c")
+    rng = np.random.default_rng(5)
+    _check(m, [{"x": rng.standard_normal((4, 8), dtype=np.float32)} for _ in range(3)], rep)
+    plan = _plan(rep)
+    assert [(c.op, [p.op for p in parts]) for c, parts in _assembled(plan)] == [
+        ("Concat", ["Softmax", "Tanh"])], str(plan)
+
+
 def test_the_numpy_target_has_no_arena():
     rep = sonnx.prepare(_chain_model(), target="numpy")
     rep.run([np.ones((4, 8), np.float32)])

@@ -6,7 +6,7 @@ import pytest
 from singa.ir import DType, TensorType
 from singa.ir.graph import Graph
 from singa.passes import PlanMemory
-from singa.passes.plan_memory import value_bytes
+from singa.passes.plan_memory import assign_offsets, assign_slots, value_bytes
 
 from ._helpers import run_pass
 
@@ -88,4 +88,45 @@ def test_random_graphs_never_share_a_slot_between_live_values(seed):
     PlanMemory().run(g)
     plan = _check(g)
     assert plan.peak_bytes <= plan.naive_bytes
+    order = list(plan)
+    lives = [plan.live[v] + (value_bytes(v),) for v in order]
+    _no_overlap(lives, [plan.offsets[v] for v in order], plan.peak_bytes)
     assert set(plan) == {r for op in g.ops for r in op.results} - set(g.outputs)
+
+
+def _no_overlap(lives, offsets, total):
+    """Values live at the same position never share a byte; all lie in the arena."""
+    for k, ((f1, l1, n1), o1) in enumerate(zip(lives, offsets)):
+        assert 0 <= o1 and o1 + n1 <= total
+        for (f2, l2, n2), o2 in zip(lives[k + 1:], offsets[k + 1:]):
+            if f1 <= l2 and f2 <= l1 and n1 and n2:
+                assert o1 + n1 <= o2 or o2 + n2 <= o1, (f1, l1, n1, o1, f2, l2, n2, o2)
+
+
+def _most_live(lives):
+    return max(sum(n for f, l, n in lives if f <= t <= l)
+               for t in range(max(l for _, l, _ in lives) + 1))
+
+
+def test_offsets_share_what_growing_slots_waste():
+    """A big value, then a small one that takes its slot while the next big value
+    finds only a small slot free, which grows: slots hold 2 x 1000 bytes; in one
+    arena the two big values share their bytes and the small ones sit above."""
+    lives = [(0, 1, 1000), (1, 2, 10), (2, 3, 10), (3, 4, 1000), (4, 5, 10)]
+    _, sizes = assign_slots(lives)
+    offsets, total = assign_offsets(lives)
+    _no_overlap(lives, offsets, total)
+    assert sum(sizes) == 2000 and _most_live(lives) == 1010 and total == 1020
+    assert offsets[0] == offsets[3] == 0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_offsets_of_random_lives_never_overlap(seed):
+    rng = np.random.default_rng(seed)
+    lives = []
+    for first in sorted(rng.integers(0, 40, 60)):
+        lives.append((int(first), int(first + rng.integers(0, 8)),
+                      int(rng.choice([0, 4, 64, 1000, 4096]))))
+    offsets, total = assign_offsets(lives)
+    _no_overlap(lives, offsets, total)
+    assert _most_live(lives) <= total <= sum(n for _, _, n in lives)
