@@ -15,9 +15,9 @@ from ..errors import ModelError
 __all__ = ["check_schema"]
 
 
-def _schema(op_type: str, opset: int):
+def _schema(op_type: str, opset: int, domain: str = ""):
     try:
-        return onnx.defs.get_schema(op_type, opset, "")
+        return onnx.defs.get_schema(op_type, opset, domain)
     except Exception:  # not an ONNX op (or not at this opset): nothing to check
         return None
 
@@ -33,11 +33,12 @@ _ATTR_KINDS = {
 _LISTS = (onnx.AttributeProto.INTS, onnx.AttributeProto.FLOATS, onnx.AttributeProto.STRINGS)
 
 
-def check_schema(node: onnx.NodeProto, attrs: dict, opset: int, where: str) -> None:
+def check_schema(node: onnx.NodeProto, attrs: dict, opset: int, where: str,
+                 domain: str = "") -> None:
     """What the ONNX schema of the node's op says about its inputs, outputs and
     attributes: the count of inputs and outputs, required inputs present,
     required attributes given, and attributes of the declared kind."""
-    schema = _schema(node.op_type, opset)
+    schema = _schema(node.op_type, opset, domain)
     if schema is None:
         return
     n_in = len(node.input)

@@ -58,6 +58,12 @@ class OpDef:
     # into(xp, inputs, attrs, out) -> [out]: compute writing a preallocated result
     # (the kernel targets place it in their arena); None: compute allocates
     into: Callable | None = None
+    # the ONNX domain the op belongs to ("" is the default one, "ai.onnx.ml", ...);
+    # ``since`` counts in that domain's opsets
+    domain: str = ""
+    # the names of the op's regions (nested graphs, see singa.ir.regions), in order;
+    # an op may leave optional ones out (FlexAttention's score_mod)
+    regions: tuple = ()
 
     def attrs(self, given: dict | None) -> dict:
         """``given`` completed with this op's defaults."""
@@ -75,14 +81,16 @@ OPS: dict[str, OpDef] = {}
 
 
 def defop(name, *, pattern=Pattern.OPAQUE, infer, grad=None, cuda=None, since=1,
-          adapt=None, defaults=None, random=False, num_outputs=1, into=None):
+          adapt=None, defaults=None, random=False, num_outputs=1, into=None, domain="",
+          regions=()):
     """Decorator registering ``compute`` as op ``name``; returns compute unchanged."""
 
     def register(compute):
         if name in OPS:
             raise RuntimeError(f"op {name} defined twice")
         OPS[name] = OpDef(name, pattern, compute, infer, grad, cuda, since, adapt,
-                          dict(defaults or {}), random, num_outputs, into)
+                          dict(defaults or {}), random, num_outputs, into, domain,
+                          tuple(regions))
         return compute
 
     return register
@@ -122,6 +130,8 @@ def same_as(i=0, dtype=None):
 
     def infer(types, attrs, values):
         t = types[i]
+        if not isinstance(t, TensorType):  # a sequence or optional (Identity passes one)
+            return [t]
         return [TensorType(dtype or t.dtype, t.shape)]
 
     return infer
