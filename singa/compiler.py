@@ -100,7 +100,7 @@ class CompiledModel(SingaRep):
             if v.name in self.input_shapes:
                 shapes.append(tuple(int(d) for d in self.input_shapes[v.name]))
             else:
-                shapes.append(None if v.type is None else v.type.shape)
+                shapes.append(getattr(v.type, "shape", None))
         unknown = set(self.input_shapes) - {v.name for v in self.graph.inputs}
         if unknown:
             raise IRError(f"input_shapes names {sorted(unknown)}, the model's inputs are "

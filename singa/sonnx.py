@@ -21,6 +21,7 @@ from onnx.backend.base import Backend, BackendRep, namedtupledict
 from . import device as _device
 from .errors import DeviceError, InputError, SingaError
 from .ir.graph import Graph
+from .ir.types import OptionalType, SequenceType
 from .runtime.executor import Executor, check_inputs
 from .tensor import Tensor
 
@@ -101,13 +102,23 @@ class SingaRep(BackendRep):
                                      params=params)
         except KeyError as e:  # a weight removed from tensor_map
             raise InputError(f"tensor_map lacks weight {e.args[0]!r}") from None
-        wrap = lambda a: Tensor(device=self.device, data=a, requires_grad=False)  # noqa: E731
+        wrap = self._wrap
         if all_outputs:
             return OrderedDict((k, wrap(a)) for k, a in out.items())
         return [wrap(a) for a in out]
 
+    def _wrap(self, a):
+        """An output as the user gets it: a Tensor; a list of them for a sequence;
+        None for an empty optional."""
+        if a is None:
+            return None
+        if isinstance(a, (list, tuple)):
+            return [self._wrap(e) for e in a]
+        return Tensor(device=self.device, data=a, requires_grad=False)
+
     def _arrays(self, inputs) -> list:
-        """The caller's inputs as device arrays in graph-input order."""
+        """The caller's inputs as device arrays in graph-input order (a list of
+        them for a sequence input, None for an empty optional)."""
         names = self.input_names
         if isinstance(inputs, dict):
             unknown = sorted(set(inputs) - set(names))
@@ -123,22 +134,38 @@ class SingaRep(BackendRep):
         elif not isinstance(inputs, (list, tuple)):
             raise InputError(f"inputs must be a list of arrays/Tensors, a dict or one array, "
                              f"not {type(inputs).__name__}")
+        ins = self.graph.inputs
         out = []
         for k, x in enumerate(inputs):
-            if isinstance(x, Tensor):
-                x = x.data
-            elif x is None:
-                name = names[k] if k < len(names) else k
+            t = ins[k].type if k < len(ins) else None
+            name = names[k] if k < len(names) else k
+            if x is None and not isinstance(t, OptionalType):
                 raise InputError(f"input {name!r} is None")
-            elif not hasattr(x, "dtype") or not hasattr(x, "shape"):
-                x = np.asarray(x)
-            try:
-                x = self.device.put(x)
-            except Exception as e:
-                name = names[k] if k < len(names) else k
-                raise InputError(f"input {name!r}: cannot place on {self.device}: {e}") from e
-            out.append(self._as_declared(k, x))
+            if isinstance(t, (SequenceType, OptionalType)):
+                out.append(self._value(name, x))
+                continue
+            out.append(self._as_declared(k, self._array(name, x)))
         return out
+
+    def _array(self, name, x):
+        """One array (Tensor, array, nested Python list of numbers) on the device."""
+        if isinstance(x, Tensor):
+            x = x.data
+        elif not hasattr(x, "dtype") or not hasattr(x, "shape"):
+            x = np.asarray(x)
+        try:
+            return self.device.put(x)
+        except Exception as e:
+            raise InputError(f"input {name!r}: cannot place on {self.device}: {e}") from e
+
+    def _value(self, name, x):
+        """A sequence (a list of arrays/Tensors, kept a list) or optional (None or
+        its value) input on the device; check_inputs holds it to the declared type."""
+        if x is None:
+            return None
+        if isinstance(x, (list, tuple)):
+            return [self._value(name, e) for e in x]
+        return self._array(name, x)
 
     def _as_declared(self, k: int, x):
         """``x`` cast to input ``k``'s declared integer type when that loses nothing.

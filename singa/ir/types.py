@@ -110,3 +110,41 @@ class TensorType:
     def of(cls, array) -> "TensorType":
         """The static type of a concrete array."""
         return cls(DType.from_np(array.dtype), tuple(int(d) for d in array.shape))
+
+
+@dataclass(frozen=True)
+class SequenceType:
+    """An ONNX sequence: any number of values of one element type.
+
+    ``elem`` is a TensorType (whose shape may be partly or wholly unknown, as
+    the elements' shapes may differ), a SequenceType, an OptionalType, or None
+    when nothing is known of the elements.  At run time a sequence is a Python
+    list of arrays (or of lists, for nested sequences).
+    """
+
+    elem: "TensorType | SequenceType | OptionalType | None"
+
+    # A container's size is a run-time fact: the plan sizes no buffer for it and
+    # no kernel reads it.
+    is_static = False
+
+    def __str__(self) -> str:
+        return f"seq<{'?' if self.elem is None else self.elem}>"
+
+
+@dataclass(frozen=True)
+class OptionalType:
+    """An ONNX optional: a value of type ``elem`` (a TensorType or SequenceType;
+    None when unknown) or nothing.  At run time it is that value, or None."""
+
+    elem: "TensorType | SequenceType | None"
+
+    is_static = False
+
+    def __str__(self) -> str:
+        return f"opt<{'?' if self.elem is None else self.elem}>"
+
+
+def is_tensor_type(t) -> bool:
+    """Whether ``t`` types a tensor (not a sequence, an optional, or unknown)."""
+    return isinstance(t, TensorType)

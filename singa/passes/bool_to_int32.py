@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import DTypeError, IRError, ShapeError
 from ..ir.graph import Graph, Op, Value
-from ..ir.types import DType
+from ..ir.types import DType, TensorType
 from ._util import infer_op, new_op, redirect_op_uses, unique_name
 from .manager import Pass
 
@@ -38,8 +38,14 @@ SAFE_OPS = {"Not", "And", "Or", "Xor", "Where", "Equal", "Cast", "Identity", "No
             "Compress"}
 
 
+def _dtype(t):
+    """The element type of tensor type ``t``; None for a sequence, an optional
+    (whose contents no op here rewrites) or an unknown type."""
+    return t.dtype if isinstance(t, TensorType) else None
+
+
 def _is_bool(v: Value | None) -> bool:
-    return v is not None and v.type is not None and v.type.dtype is _BOOL
+    return v is not None and _dtype(v.type) is _BOOL
 
 
 def _has_op_uses(v: Value) -> bool:
@@ -53,7 +59,7 @@ class BoolToInt32(Pass):
         from ..ops import OPS
         from ..ops.base import Pattern
 
-        declared = [None if v.type is None else v.type.dtype for v in graph.outputs]
+        declared = [_dtype(v.type) for v in graph.outputs]
         logical: set[Value] = set()  # values holding a bool as int32 0/1
         changed = False
         ops = list(graph.ops)
@@ -121,8 +127,7 @@ class BoolToInt32(Pass):
                         redirect_op_uses(r, cast.results[0], skip=cast)
                         logical.add(cast.results[0])
                         changed = True
-                elif t0 is not None and t0.dtype is _BOOL and r.type is not None \
-                        and r.type.dtype is _I32:
+                elif _dtype(t0) is _BOOL and _dtype(r.type) is _I32:
                     logical.add(r)
 
         outs = list(graph.outputs)

@@ -17,7 +17,7 @@ Conv/MatMul (OUT_FUSABLE) is not done here.
 from __future__ import annotations
 
 from ..ir.graph import Graph, Op
-from ..ir.types import DType
+from ..ir.types import DType, TensorType
 from ._util import new_op
 from .manager import Pass
 
@@ -39,7 +39,7 @@ class Fuse(Pass):
         return (d is not None and op.name != FUSED and d.pattern <= Pattern.BROADCAST
                 and len(op.results) == 1 and not d.random
                 and (d.cuda is not None or not self.require_cuda)
-                and op.results[0].type is not None
+                and isinstance(op.results[0].type, TensorType)
                 and op.results[0].type.dtype is not DType.STRING)
 
     def run(self, graph: Graph) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..errors import InputError
 from ..ir.graph import Graph
 from ..ir.printer import format_type
+from ..ir.types import TensorType
 
 
 def within_budget(g: Graph, limit) -> None:
@@ -44,7 +45,7 @@ def relaxed_batch(graph: Graph, shapes) -> list[tuple]:
     out = []
     for v, shape in zip(graph.inputs, shapes):
         t = v.type
-        if t is not None and t.shape and shape and isinstance(t.shape[0], int) \
+        if isinstance(t, TensorType) and t.shape and shape and isinstance(t.shape[0], int) \
                 and t.shape[0] != shape[0]:
             out.append((v, t.shape[0], shape[0]))
     return out
@@ -77,7 +78,8 @@ def outputs_hold(g: Graph, relaxed, declared: list) -> None:
     batches = {(decl, given) for _, decl, given in relaxed}
     for v, want in zip(g.outputs, declared):
         have = v.type
-        if want is None or want.shape is None or have is None or have.shape is None:
+        if not (isinstance(want, TensorType) and isinstance(have, TensorType)) \
+                or want.shape is None or have.shape is None:
             continue
         ok = len(want.shape) == len(have.shape) and all(
             not (isinstance(w, int) and isinstance(h, int)) or w == h

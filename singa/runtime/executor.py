@@ -26,20 +26,24 @@ from ..errors import (DTypeError, InputError, IRError, OpError, ResourceError, S
                       SingaError)
 from ..ir.graph import Graph
 from ..ir.printer import format_type
-from ..ir.types import DType, TensorType
+from ..ir.types import DType, OptionalType, SequenceType, TensorType
 from . import checks
 
 # float weights up to this many elements fold on the kernel targets (see pipeline)
 SMALL_PARAMS = 1 << 14
 
 
-def check_inputs(graph: Graph, arrays, relax_batch: bool = True) -> list[tuple]:
+def check_inputs(graph: Graph, arrays, relax_batch: bool = True) -> list:
     """Validate ``arrays`` against the graph's inputs; their shapes as tuples.
 
     Count, rank, dtype and every static dim must match, except the leading
     (batch) dim when ``relax_batch``: any batch size runs, so a model exported
     with batch 1 (or pinned by SINGA's ``update_batch_size``) takes batch 5.
-    A symbol must have one size across all inputs.  Errors name the input.
+    A symbol must have one size across all inputs.  A sequence input is a list
+    whose every element is checked against the element type (its symbols bind
+    per element: the elements' shapes may differ), an optional input its value
+    or None; their "shape" is None (the plan keeps the declared type).  Errors
+    name the input.
     """
     ins = graph.inputs
     if len(arrays) != len(ins):
@@ -48,36 +52,103 @@ def check_inputs(graph: Graph, arrays, relax_batch: bool = True) -> list[tuple]:
     shapes = []
     symbols: dict[str, tuple[int, str]] = {}
     for v, a in zip(ins, arrays):
-        t = v.type
-        shape = tuple(int(d) for d in a.shape)
-        shapes.append(shape)
-        if t is None:
+        if isinstance(a, (list, tuple)) or a is None or v.type is None \
+                or not isinstance(v.type, TensorType):
+            _check_container(v.name, v.type, a, relax_batch)
+            shapes.append(None if v.type is not None or a is None
+                          or isinstance(a, (list, tuple)) else tuple(int(d) for d in a.shape))
             continue
-        want = format_type(t)
-        try:
-            have_dt = DType.from_np(a.dtype)
-        except Exception:
-            raise InputError(f"input {v.name!r}: dtype {a.dtype} is not an ONNX type; "
-                             f"expected {want}") from None
-        if have_dt != t.dtype:
-            raise InputError(f"input {v.name!r}: expected {want}, given {a.dtype} "
-                             f"{list(shape)} (dtype {have_dt.short} != {t.dtype.short})")
-        if t.shape is None:
-            continue
-        if len(shape) != len(t.shape):
-            raise InputError(f"input {v.name!r}: expected {want} (rank {len(t.shape)}), "
-                             f"given shape {list(shape)} (rank {len(shape)})")
-        for i, (d, n) in enumerate(zip(t.shape, shape)):
-            if isinstance(d, int):
-                if d != n and not (relax_batch and i == 0):
-                    raise InputError(f"input {v.name!r}: expected {want}, given shape "
-                                     f"{list(shape)} (dim {i} is {n}, not {d})")
-            elif isinstance(d, str) and not (relax_batch and i == 0):
-                prev = symbols.setdefault(d, (n, v.name))
-                if prev[0] != n:
-                    raise InputError(f"input {v.name!r}: dim {i} ({d}) is {n}, but {d} is "
-                                     f"{prev[0]} in input {prev[1]!r}")
+        shapes.append(_check_tensor(v.name, v.type, a, symbols, relax_batch))
     return shapes
+
+
+def _check_container(name: str, t, a, relax_batch: bool, where: str = "") -> None:
+    """InputError unless run-time value ``a`` fits ``t`` (a SequenceType,
+    OptionalType, TensorType or None) at ``name`` + ``where`` (``[k]`` of an element)."""
+    what = f"input {name!r}{where}"
+    if t is None:
+        return
+    if isinstance(t, OptionalType):
+        if a is not None:
+            _check_container(name, t.elem, a, relax_batch, where)
+        return
+    if a is None:
+        raise InputError(f"{what} is None; expected {format_type(t)}")
+    if isinstance(t, SequenceType):
+        if not isinstance(a, (list, tuple)):
+            raise InputError(f"{what}: expected {format_type(t)} (a list), given a "
+                             f"{type(a).__name__}")
+        for k, e in enumerate(a):
+            _check_container(name, t.elem, e, relax_batch, f"{where}[{k}]")
+        return
+    if isinstance(a, (list, tuple)):
+        raise InputError(f"{what}: expected {format_type(t)}, given a list")
+    _check_tensor(f"{name}{where}", t, a, {}, relax_batch and not where)
+
+
+def _check_tensor(name: str, t: TensorType, a, symbols: dict, relax_batch: bool) -> tuple:
+    """InputError unless array ``a`` fits ``t``; its shape."""
+    shape = tuple(int(d) for d in a.shape)
+    want = format_type(t)
+    try:
+        have_dt = DType.from_np(a.dtype)
+    except Exception:
+        raise InputError(f"input {name!r}: dtype {a.dtype} is not an ONNX type; "
+                         f"expected {want}") from None
+    if have_dt != t.dtype:
+        raise InputError(f"input {name!r}: expected {want}, given {a.dtype} "
+                         f"{list(shape)} (dtype {have_dt.short} != {t.dtype.short})")
+    if t.shape is None:
+        return shape
+    if len(shape) != len(t.shape):
+        raise InputError(f"input {name!r}: expected {want} (rank {len(t.shape)}), "
+                         f"given shape {list(shape)} (rank {len(shape)})")
+    for i, (d, n) in enumerate(zip(t.shape, shape)):
+        if isinstance(d, int):
+            if d != n and not (relax_batch and i == 0):
+                raise InputError(f"input {name!r}: expected {want}, given shape "
+                                 f"{list(shape)} (dim {i} is {n}, not {d})")
+        elif isinstance(d, str) and not (relax_batch and i == 0):
+            prev = symbols.setdefault(d, (n, name))
+            if prev[0] != n:
+                raise InputError(f"input {name!r}: dim {i} ({d}) is {n}, but {d} is "
+                                 f"{prev[0]} in input {prev[1]!r}")
+    return shape
+
+
+def _put(dev, a):
+    """Run-time value ``a`` on ``dev``: an array, a list of them (a sequence), None."""
+    if a is None:
+        return None
+    if isinstance(a, (list, tuple)):
+        return [_put(dev, e) for e in a]
+    return dev.put(a)
+
+
+def _leaves(values):
+    """The arrays in ``values``, inside sequences too."""
+    for a in values:
+        if isinstance(a, (list, tuple)):
+            yield from _leaves(a)
+        elif a is not None:
+            yield a
+
+
+def _signature(a) -> tuple:
+    """What of run-time value ``a`` a plan is specialised on: an array's shape and
+    dtype; nothing of a sequence or an empty optional (their declared types stay)."""
+    if a is None:
+        return ("none",)
+    if isinstance(a, (list, tuple)):
+        return ("seq",)
+    return (tuple(a.shape), str(a.dtype))
+
+
+def input_shapes(graph: Graph, arrays) -> list:
+    """The shapes the plan binds: a tensor input's, None for sequences and
+    optionals (and for untyped inputs given no array)."""
+    return [tuple(a.shape) if (v.type is None or isinstance(v.type, TensorType))
+            and hasattr(a, "shape") else None for v, a in zip(graph.inputs, arrays)]
 
 
 def _equal(xp, a, b) -> bool:
@@ -209,25 +280,27 @@ class Executor:
 
     def plan_for(self, arrays, last_layers=None, all_outputs=False, params=None) -> _Compiled:
         """The cached (or newly built) plan for these input arrays."""
-        key = (tuple((tuple(a.shape), str(a.dtype)) for a in arrays), self.device,
+        key = (tuple(_signature(a) for a in arrays), self.device,
                last_layers, bool(all_outputs))
         with self._lock:
             c = self._cache.get(key)
             if c is not None and self._still_valid(c, params):
                 self._cache.move_to_end(key)
                 return c
-        shapes = [tuple(a.shape) for a in arrays]
+        shapes = input_shapes(self.graph, arrays)
         dump = None
         if self.dump_dir is not None:
             import os
 
-            tag = "_".join("x".join(map(str, s)) or "scalar" for s in shapes)
+            tag = "_".join("any" if s is None else "x".join(map(str, s)) or "scalar"
+                           for s in shapes)
             tag += "" if last_layers is None else f"_last{last_layers}"
             tag += "_all" if all_outputs else ""
             dump = os.path.join(self.dump_dir, f"plan-{tag}")
         relaxed = checks.relaxed_batch(self.graph, shapes)
         try:
-            g, live, frozen, timings = self.specialise(shapes, [a.dtype for a in arrays],
+            g, live, frozen, timings = self.specialise(shapes, [getattr(a, "dtype", None)
+                                                                for a in arrays],
                                                        last_layers, all_outputs, params, dump)
         except (ShapeError, DTypeError, IRError) as e:
             if not relaxed:
@@ -282,7 +355,7 @@ class Executor:
         from . import budget
 
         dev = self.device
-        arrays = [dev.put(a) for a in inputs]
+        arrays = [_put(dev, a) for a in inputs]
         check_inputs(self.graph, arrays, self.relax_batch)
         if params is None:
             params = self._params_on_device()
@@ -322,7 +395,7 @@ def run_plan(plan, inputs, params, collect: bool = False, check: bool = False):
             _on_own_stream(plan, env, xp, arena, check)
         else:
             _run_segments(plan, env, xp, arena, check)
-        persistent = {id(_root(a)) for a in inputs}
+        persistent = {id(_root(a)) for a in _leaves(inputs)}
         persistent.update(id(_root(params[n])) for n in plan.live_params.values())
         consts = getattr(plan, "_const_roots", None)
         if consts is None:
@@ -434,6 +507,10 @@ def _own(a, persistent: set, name: str = ""):
     """``a``, or a copy when it is (a view of) an array that outlives this run:
     an input, a weight or a constant (ops such as Identity or Reshape return
     their operand or a view of it)."""
+    if a is None:
+        return None
+    if isinstance(a, (list, tuple)):  # a sequence: a new list, its elements owned
+        return [_own(e, persistent, name) for e in a]
     if id(_root(a)) in persistent:
         try:
             return a.copy()
@@ -452,7 +529,7 @@ def _op_error(step, args, e) -> OpError:
 
 def _check_result(plan, step, bid, a) -> None:
     t = plan.buffers[bid].type
-    if t is None:
+    if not isinstance(t, TensorType):  # unknown, or a sequence/optional: opaque here
         return
     have = DType.from_np(a.dtype)
     ok = have == t.dtype and (t.shape is None or (

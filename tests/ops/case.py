@@ -16,7 +16,7 @@ import numpy as np
 @dataclass
 class Case:
     op: str
-    inputs: list  # NumPy arrays; None for an absent optional input
+    inputs: list  # NumPy arrays (a list of them: a sequence); None for an absent input
     attrs: dict = field(default_factory=dict)
     id: str = ""
     opset: int | None = None  # opset of the reference model; None: newest ort supports
@@ -30,7 +30,16 @@ class Case:
     seed: int = 0
 
     def __post_init__(self):
-        self.inputs = [None if x is None else np.asarray(x) for x in self.inputs]
+        self.inputs = [as_value(x) for x in self.inputs]
+
+
+def as_value(x):
+    """A case input as ops see it: an array, a list of arrays (a sequence), None."""
+    if x is None:
+        return None
+    if isinstance(x, (list, tuple)) and any(isinstance(e, np.ndarray) for e in x):
+        return [as_value(e) for e in x]
+    return np.asarray(x)
 
 
 def rand(*shape, dtype=np.float32, low=-1.0, high=1.0, seed=None):
