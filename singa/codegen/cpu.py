@@ -21,8 +21,11 @@ back to the op's own compute.
 
 from __future__ import annotations
 
+import weakref
+
 from ..errors import IRError
 from ..ir.graph import Graph, Op, Value
+from ..ir.regions import run_attrs
 from .plan import Buffer, ExecutionPlan, Step
 
 # Ops whose first result is always a freshly allocated array that no other
@@ -116,8 +119,15 @@ def _batchnorm(xp, y, pos, others, attrs):
     return y
 
 
+def _leaky_relu(xp, y, pos, others, attrs):
+    # the op's x * alpha below zero (alpha rounded to y's type), in place
+    xp.multiply(y, y.dtype.type(attrs["alpha"]), out=y, where=y < 0)
+    return y
+
+
 EPILOGUES = {
     "Relu": _relu,
+    "LeakyRelu": _leaky_relu,
     "Clip": _clip,
     "Add": _binary("add"),
     "Sub": _binary("subtract"),
@@ -220,6 +230,25 @@ def _plan_time_value(v: Value):
     return None
 
 
+_EXECUTORS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def region_runner(device, target):
+    """Runs a region through an executor of its own: the body is specialised to the
+    shapes it meets and planned once per shape, like a model.  One executor per
+    body, device and target, kept as long as the body is."""
+    def runner(body, what):
+        from ..runtime.executor import Executor
+
+        per_body = _EXECUTORS.setdefault(body, {})
+        ex = per_body.get((device, target))
+        if ex is None:
+            ex = per_body[(device, target)] = Executor(body, device, fold_params=True,
+                                                       relax_batch=False, target=target)
+        return ex.run
+    return runner
+
+
 def lower(graph: Graph, device, live_params=(), collect_all: bool = False,
           fuse_epilogues: bool = True, target: str = "numpy") -> ExecutionPlan:
     """The plan of ``graph`` on ``device``.
@@ -299,7 +328,7 @@ def lower(graph: Graph, device, live_params=(), collect_all: bool = False,
         group = groups.get(id(op))
         if group is None:
             ins = operand_ids(op)
-            attrs = opdef.attrs(op.attrs)
+            attrs = run_attrs(op, opdef.attrs(op.attrs), region_runner(device, target))
             if opdef.num_outputs != 1 and "_num_outputs" not in attrs:
                 attrs["_num_outputs"] = len(op.results)
             outs = []

@@ -14,7 +14,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from ..errors import IRError
-from .types import TensorType
+from .types import OptionalType, SequenceType, TensorType
 
 
 class Value:
@@ -46,16 +46,26 @@ class Op:
 
     ``loc`` names where the op came from (the ONNX node name, or the autograd
     call) so that errors can point back to the model.
+
+    ``regions`` maps an ONNX graph attribute's name (``then_branch``, ``body``)
+    to the nested :class:`Graph` it holds.  A region is isolated from above: it
+    reads only its own inputs (block arguments), params and constants.  The
+    outer values a body reads by name in ONNX are passed explicitly: they are
+    the op's last ``attrs["captures"]`` operands and every region's last as
+    many inputs, in the same order.  So every use of an outer value is an
+    operand the outer graph's passes see, and a body plans on its own.
     """
 
-    __slots__ = ("name", "operands", "results", "attrs", "loc", "__weakref__")
+    __slots__ = ("name", "operands", "results", "attrs", "loc", "regions", "__weakref__")
 
     def __init__(self, name: str, operands: Iterable[Value | None], result_types: Iterable,
-                 attrs: dict | None = None, loc: str = "", result_names: Iterable[str] = ()):
+                 attrs: dict | None = None, loc: str = "", result_names: Iterable[str] = (),
+                 regions: dict | None = None):
         self.name = name
         self.operands: list[Value | None] = []
         self.attrs = MappingProxyType(dict(attrs or {}))
         self.loc = loc
+        self.regions: dict[str, Graph] = dict(regions or {})
         names = list(result_names)
         self.results = [Value(t, "op", names[i] if i < len(names) else "", self, i)
                         for i, t in enumerate(result_types)]
@@ -74,6 +84,13 @@ class Op:
         self.operands[i] = new
         if new is not None:
             new.uses.append((self, i))
+
+    def set_operands(self, values) -> None:
+        """Replace the whole operand list (its length may change)."""
+        self.drop_operands()
+        self.operands = []
+        for v in values:
+            self._append_operand(v)
 
     def drop_operands(self) -> None:
         """Unlink this op from its operands' use lists (before erasing it)."""
@@ -110,7 +127,8 @@ class _OutputSink:
 
 def _plain(x) -> bool:
     """Data without Values/Ops/arrays in it: safe to copy into a cloned graph."""
-    if x is None or isinstance(x, (str, int, float, bool, TensorType)):
+    if x is None or isinstance(x, (str, int, float, bool, TensorType, SequenceType,
+                                   OptionalType)):
         return True
     if isinstance(x, (list, tuple)):
         return all(_plain(y) for y in x)
@@ -150,9 +168,9 @@ class Graph:
         return v
 
     def add_op(self, name: str, operands, result_types, attrs=None, loc="",
-               result_names=(), before: Op | None = None) -> Op:
+               result_names=(), before: Op | None = None, regions=None) -> Op:
         """Create an op and insert it at the end (or before ``before``)."""
-        op = Op(name, operands, result_types, attrs, loc, result_names)
+        op = Op(name, operands, result_types, attrs, loc, result_names, regions)
         if before is None:
             self.ops.append(op)
         else:
@@ -213,7 +231,8 @@ class Graph:
         for op in self.ops:
             new = Op(op.name, [None if v is None else vmap[v] for v in op.operands],
                      [r.type for r in op.results], dict(op.attrs), op.loc,
-                     [r.name for r in op.results])
+                     [r.name for r in op.results],
+                     {k: body.clone() for k, body in op.regions.items()})
             g.ops.append(new)
             vmap.update(zip(op.results, new.results))
         g.set_outputs(vmap[v] for v in self.outputs)
@@ -234,6 +253,15 @@ class Graph:
 
     def __repr__(self):
         return f"<Graph @{self.name}: {len(self.inputs)} inputs, {len(self.ops)} ops>"
+
+
+def walk(graph: Graph, path: str = ""):
+    """(graph, op, path) for every op of ``graph`` and, depth first after the op
+    holding them, of its regions; ``path`` names the nesting (``Loop_1.body/``)."""
+    for op in graph.ops:
+        yield graph, op, path
+        for key, body in op.regions.items():
+            yield from walk(body, f"{path}{op.loc or op.name}.{key}/")
 
 
 def fresh_name(base: str, taken: set[str]) -> str:

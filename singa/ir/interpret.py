@@ -13,12 +13,27 @@ import numpy as np
 from ..errors import InputError, IRError, OpError, SingaError
 from .graph import Graph, Value
 from .printer import format_type
-from .types import DType
+from .regions import run_attrs
+from .types import DType, OptionalType, SequenceType
 
 
 def _check(v: Value, arr, bindings: dict, what: str, exc=IRError) -> None:
-    t = v.type
+    _check_type(v.type, arr, bindings, what, exc)
+
+
+def _check_type(t, arr, bindings: dict, what: str, exc=IRError) -> None:
     if t is None:
+        return
+    if isinstance(t, OptionalType):
+        if arr is not None:
+            _check_type(t.elem, arr, bindings, what, exc)
+        return
+    if isinstance(t, SequenceType):
+        if not isinstance(arr, (list, tuple)):
+            raise exc(f"{what}: got {type(arr).__name__}, expected a list of type "
+                      f"{format_type(t)}")
+        for k, e in enumerate(arr):  # elements' shapes differ: symbols bind per element
+            _check_type(t.elem, e, dict(bindings), f"{what}[{k}]", exc)
         return
     if not hasattr(arr, "dtype") or not hasattr(arr, "shape"):
         raise exc(f"{what}: got {type(arr).__name__}, expected an array of type "
@@ -63,7 +78,8 @@ def interpret(graph: Graph, inputs, check_types: bool = True,
     env: dict[Value, object] = {}
     bindings: dict[str, int] = {}
     for v, a in zip(graph.inputs, args):
-        a = np.asarray(a)
+        if a is not None and not isinstance(a, (list, tuple)):  # sequences stay lists
+            a = np.asarray(a)
         if check_types:
             _check(v, a, bindings, f"input %{v.name}", InputError)
         env[v] = a
@@ -76,7 +92,9 @@ def interpret(graph: Graph, inputs, check_types: bool = True,
         xs = [None if v is None else env[v] for v in op.operands]
         where = f"{op.name} ({op.loc})" if op.loc else op.name
         try:
-            outs = opdef.run(np, xs, op.attrs)
+            attrs = run_attrs(op, op.attrs, lambda body, what: (
+                lambda arrays: interpret(body, arrays, check_types)))
+            outs = opdef.run(np, xs, attrs)
         except SingaError as e:
             if not op.loc and str(e).startswith(op.name):
                 raise

@@ -10,6 +10,9 @@ Beyond what the printer writes, hand-written text may:
 - write value literals as nested lists;
 - put ``# comments`` on lines of their own (ignored) or after an op (its loc).
 
+A region's text has names of its own: it sees none of the enclosing graph's
+(regions are isolated from above; see :class:`singa.ir.graph.Op`).
+
 Params whose data is neither inline nor in ``data`` are zeros of their type.
 A large const printed as ``{sha1=...}`` takes its data from ``data``; without it
 the const holds zeros (and remembers the digest, so it prints back unchanged),
@@ -25,8 +28,8 @@ import numpy as np
 
 from ..errors import IRError
 from .graph import Graph, Op
-from .printer import digest
-from .types import DType, TensorType
+from .printer import digest, region_prefix
+from .types import DType, OptionalType, SequenceType, TensorType
 
 _TOKEN = re.compile(r"""
     (?P<ws>[ \t\r\n]+)
@@ -196,9 +199,16 @@ class _Parser:
         except KeyError:
             raise self.error(f"unknown element type '{t.text}'", t) from None
 
-    def parse_type(self) -> TensorType | None:
+    def parse_type(self) -> TensorType | SequenceType | OptionalType | None:
         if self.accept("?"):
             return None
+        for word, kind in (("seq", SequenceType), ("opt", OptionalType)):
+            if self.peek().kind == "ident" and self.peek().text == word:
+                self.next()
+                self.expect("<")
+                elem = self.parse_type()
+                self.expect(">")
+                return kind(elem)
         dt = self.parse_dtype()
         self.expect("[")
         if self.accept("*"):
@@ -342,6 +352,33 @@ class _Parser:
 
     # ------------------------------------------------------------ statements
     def parse(self) -> Graph:
+        g = self.parse_graph()
+        if self.peek().kind != "eof":
+            raise self.error("text after the end of the graph")
+        return g
+
+    def region_ahead(self) -> bool:
+        """Whether a region (``name: graph @...``) starts at the next token."""
+        j = self._skip()
+        t = self.toks[j]
+        return (t.kind in ("ident", "string") and j + 2 < len(self.toks)
+                and self.toks[j + 1].text == ":" and self.toks[j + 2].text == "graph")
+
+    def region(self, op_index: int):
+        """``name: graph @... {...}``: a nested graph, parsed with its own names."""
+        kt = self.next()
+        key = _unquote(kt.text) if kt.kind == "string" else kt.text
+        self.expect(":")
+        prefix = region_prefix(op_index, key)
+        sub = _Parser.__new__(_Parser)
+        sub.text, sub.toks, sub.i = self.text, self.toks, self.i
+        sub.data = {k[len(prefix):]: v for k, v in self.data.items() if k.startswith(prefix)}
+        sub.g, sub.env = Graph(), {}
+        body = sub.parse_graph()
+        self.i = sub.i
+        return key, body, kt
+
+    def parse_graph(self) -> Graph:
         g = self.g
         self.expect("graph")
         gname = self.expect_kind("global", "@name").text[1:]
@@ -380,8 +417,6 @@ class _Parser:
                     while self.accept(","):
                         outs.append(self.use())
                 self.expect("}")
-                if self.peek().kind != "eof":
-                    raise self.error("text after the end of the graph")
                 self.finish_outputs(outs, out_types, header_tok)
                 return g
             if t.kind == "value":
@@ -472,7 +507,13 @@ class _Parser:
             if len(types) != len(lhs):
                 raise self.error(f"{opname}: {len(lhs)} results but {len(types)} types", colon)
         loc = self.trailing_comment(last)
-        op = Op(opname, operands, types, attrs, loc, [self.name_of(t) for t in lhs])
+        regions = {}
+        while self.region_ahead():
+            key, body, kt = self.region(len(self.g.ops))
+            if key in regions:
+                raise self.error(f"{opname}: region {key!r} given twice", kt)
+            regions[key] = body
+        op = Op(opname, operands, types, attrs, loc, [self.name_of(t) for t in lhs], regions)
         self.g.ops.append(op)
         for t, r in zip(lhs, op.results):
             self.define(t, r)
@@ -502,3 +543,13 @@ def parse_graph(text: str, data: dict | None = None) -> Graph:
     Raises :class:`singa.errors.IRError` with line and column on malformed text.
     """
     return _Parser(text, data).parse()
+
+
+def parse_type(text: str):
+    """One type in the text form (``f32[N,3]``, ``seq<i64[*]>``, ``?``: None), as
+    :func:`singa.ir.printer.format_type` writes it."""
+    p = _Parser(text, None)
+    t = p.parse_type()
+    if p.peek().kind != "eof":
+        raise p.error(f"unexpected {p.describe(p.peek())} after the type")
+    return t

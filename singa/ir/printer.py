@@ -28,6 +28,18 @@ else only a ``sha1`` digest.  :func:`graph_data` collects the arrays the text
 leaves out, keyed the way :func:`singa.ir.parser.parse_graph` looks them up, so
 ``parse_graph(print_graph(g), data=graph_data(g))`` rebuilds ``g`` completely.
 
+Regions (the bodies of If, Loop, Scan) print under their op, indented, each
+introduced by its attribute's name::
+
+      %y = If(%c, %x) {captures=1} : f32[2]  # if_1
+        then_branch: graph @then(%x: f32[2]) -> (f32[2]) {
+          %0 = Neg(%x) : f32[2]
+          return %0
+        }
+        else_branch: graph @else(%x: f32[2]) -> (f32[2]) {
+          return %x
+        }
+
 Types: ``f32[N,?,3]``; ``?`` is an unknown dim, ``[*]`` an unknown rank, ``[]`` a
 scalar; a symbol that is not an identifier is quoted.  A value whose type is not
 known at all prints as ``?``; an op whose result types are all unknown prints
@@ -45,7 +57,7 @@ import numpy as np
 
 from ..errors import IRError
 from .graph import Graph, Value
-from .types import DType, TensorType
+from .types import DType, OptionalType, SequenceType, TensorType
 
 INLINE_LIMIT = 16  # constants with at most this many elements print their data
 
@@ -110,10 +122,15 @@ def format_dim(d) -> str:
     return _ident_or_quoted(str(d))
 
 
-def format_type(t: TensorType | None) -> str:
-    """``f32[N,3]``; ``?`` for a value whose type is unknown."""
+def format_type(t: TensorType | SequenceType | OptionalType | None) -> str:
+    """``f32[N,3]``, ``seq<f32[2,?]>``, ``opt<seq<i64[*]>>``; ``?`` for a value
+    (or a container's element) whose type is unknown."""
     if t is None:
         return "?"
+    if isinstance(t, SequenceType):
+        return f"seq<{format_type(t.elem)}>"
+    if isinstance(t, OptionalType):
+        return f"opt<{format_type(t.elem)}>"
     if t.shape is None:
         return f"{t.dtype.short}[*]"
     return f"{t.dtype.short}[{','.join(format_dim(d) for d in t.shape)}]"
@@ -232,6 +249,10 @@ def _const_digests(graph: Graph) -> dict:
 
 def print_graph(graph: Graph) -> str:
     """The graph in the IR text form (see the module docstring)."""
+    return "\n".join(_graph_lines(graph, "")) + "\n"
+
+
+def _graph_lines(graph: Graph, indent: str, header: str = "graph") -> list[str]:
     names = value_names(graph)
 
     def ref(v):
@@ -245,12 +266,12 @@ def print_graph(graph: Graph) -> str:
     ins = ", ".join(f"{ref(v)}: {format_type(v.type)}" for v in graph.inputs)
     outs = ", ".join(format_type(v.type) for v in graph.outputs)
     opset = f" opset {graph.opset}" if graph.opset is not None else ""
-    out.append(f"graph @{_ident_or_quoted(graph.name)}({ins}) -> ({outs}){opset} {{")
+    out.append(f"{indent}{header} @{_ident_or_quoted(graph.name)}({ins}) -> ({outs}){opset} {{")
     for p in graph.params:
-        out.append(f"  {ref(p)} = param {format_type(p.type)}")
+        out.append(f"{indent}  {ref(p)} = param {format_type(p.type)}")
     digests = _const_digests(graph)
     for c in graph.consts:
-        line = f"  {ref(c)} = const {format_type(c.type)}"
+        line = f"{indent}  {ref(c)} = const {format_type(c.type)}"
         if c.data is not None:
             data = np.asarray(c.data)
             if data.size <= INLINE_LIMIT and _inline_ok(data):
@@ -262,7 +283,7 @@ def print_graph(graph: Graph) -> str:
         out.append(line)
     for op in graph.ops:
         lhs = ", ".join(ref(r) for r in op.results)
-        line = "  " + (lhs + " = " if op.results else "")
+        line = indent + "  " + (lhs + " = " if op.results else "")
         line += f"{_ident_or_quoted(op.name)}({', '.join(ref(v) for v in op.operands)})"
         line += format_attrs(op.attrs)
         if any(r.type is not None for r in op.results):
@@ -270,14 +291,21 @@ def print_graph(graph: Graph) -> str:
         if op.loc:
             line += "  # " + _format_loc(op.loc)
         out.append(line)
-    out.append("  return" + ("" if not graph.outputs else " " + ", ".join(
+        # a region prints under its op, introduced by its attribute's name
+        for key, body in op.regions.items():
+            out += _graph_lines(body, indent + "    ", f"{_ident_or_quoted(key)}: graph")
+    out.append(indent + "  return" + ("" if not graph.outputs else " " + ", ".join(
         ref(v) for v in graph.outputs)))
-    out.append("}")
-    return "\n".join(out) + "\n"
+    out.append(indent + "}")
+    return out
 
 
 def graph_data(graph: Graph) -> dict[str, np.ndarray]:
-    """The param and const arrays the text form leaves out, keyed for ``parse_graph``."""
+    """The param and const arrays the text form leaves out, keyed for ``parse_graph``.
+
+    A region's arrays are keyed ``<op index>.<region name>/<key>`` (nested
+    regions repeat the prefix), so names inside bodies never clash with outer ones.
+    """
     names = value_names(graph)
     data = {}
     for v in graph.params:
@@ -287,4 +315,13 @@ def graph_data(graph: Graph) -> dict[str, np.ndarray]:
         if v.data is not None and (np.asarray(v.data).size > INLINE_LIMIT
                                    or not _inline_ok(np.asarray(v.data))):
             data[data_key(v, names[v])] = v.data
+    for k, op in enumerate(graph.ops):
+        for key, body in op.regions.items():
+            for name, arr in graph_data(body).items():
+                data[f"{region_prefix(k, key)}{name}"] = arr
     return data
+
+
+def region_prefix(op_index: int, key: str) -> str:
+    """The prefix of a region's keys in :func:`graph_data`."""
+    return f"{op_index}.{key}/"

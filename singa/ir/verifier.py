@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import DTypeError, IRError, ShapeError
 from .graph import Graph, Op, Value
 from .printer import format_type, value_names
+from .regions import infer_attrs
 from .types import TensorType
 
 MAX_REPORTED = 20
@@ -36,6 +37,10 @@ def types_compatible(declared: TensorType | None, inferred: TensorType | None) -
     """``declared`` does not contradict ``inferred`` (unknown parts match anything)."""
     if declared is None or inferred is None:
         return True
+    if not (isinstance(declared, TensorType) and isinstance(inferred, TensorType)):
+        # sequences and optionals: the same kind, holding compatible elements
+        return type(declared) is type(inferred) and types_compatible(
+            getattr(declared, "elem", None), getattr(inferred, "elem", None))
     if declared.dtype != inferred.dtype:
         return False
     if declared.shape is None or inferred.shape is None:
@@ -67,7 +72,18 @@ def describe_op(op: Op, names: dict | None = None) -> str:
 
 
 def verify(graph: Graph, check_types: bool = True) -> None:
-    """Raise IRError listing every inconsistency of ``graph``; return None if sound."""
+    """Raise IRError listing every inconsistency of ``graph`` and of the regions
+    it holds, recursively; return None if sound."""
+    errors = _errors(graph, check_types, frozenset())
+    if errors:
+        more = f"\n  ... and {len(errors) - MAX_REPORTED} more" if len(errors) > MAX_REPORTED \
+            else ""
+        raise IRError(f"graph @{graph.name} failed verification:\n  - "
+                      + "\n  - ".join(errors[:MAX_REPORTED]) + more)
+
+
+def _errors(graph: Graph, check_types: bool, outer: frozenset) -> list[str]:
+    """Every problem of ``graph``; ``outer`` holds the values of enclosing graphs."""
     from ..ops import OPS  # the table imports the IR; import it lazily
 
     errors: list[str] = []
@@ -111,6 +127,9 @@ def verify(graph: Graph, check_types: bool = True) -> None:
             if v not in defined:
                 if v in all_results:
                     err(f"{where}: operand {i} {vname(v)} is used before its definition")
+                elif v in outer:
+                    err(f"{where}: operand {i} %{v.name or '?'} belongs to an enclosing "
+                        f"graph; a region reads outer values only as captured inputs")
                 else:
                     err(f"{where}: operand {i} {vname(v)} is not defined in the graph")
             if sum(1 for u in v.uses if u[0] is op and u[1] == i) != 1:
@@ -125,6 +144,13 @@ def verify(graph: Graph, check_types: bool = True) -> None:
         if opdef is None:
             err(f"{where}: unknown op '{op.name}'")
             continue
+        if op.regions or opdef.regions:
+            region_errors = _region_errors(op, opdef, check_types,
+                                           outer | defined | set(graph.values()))
+            for e in region_errors:
+                err(f"{where}: {e}")
+            if region_errors:
+                continue
         if check_types:
             _check_types(op, opdef, where, err)
 
@@ -151,11 +177,34 @@ def verify(graph: Graph, check_types: bool = True) -> None:
         elif sum(1 for u in v.uses if u[0] is graph._sink and u[1] == i) != 1:
             err(f"graph output {i} {vname(v)} does not list its use as output")
 
-    if errors:
-        more = f"\n  ... and {len(errors) - MAX_REPORTED} more" if len(errors) > MAX_REPORTED \
-            else ""
-        raise IRError(f"graph @{graph.name} failed verification:\n  - "
-                      + "\n  - ".join(errors[:MAX_REPORTED]) + more)
+    return errors
+
+
+def _region_errors(op: Op, opdef, check_types: bool, outer) -> list[str]:
+    """The op's regions: among the ones its table entry names (in that order; an
+    optional one may be absent, a required one is the importer's concern), the
+    captures consistent,
+    and each body sound (problems prefixed with the region's name)."""
+    out = []
+    if tuple(op.regions) != tuple(k for k in opdef.regions if k in op.regions):
+        out.append(f"has regions {list(op.regions)}, the op takes {list(opdef.regions)}")
+        return out
+    k = op.attrs.get("captures", 0)
+    if not isinstance(k, int) or not 0 <= k <= len(op.operands):
+        out.append(f"captures={k!r} but the op has {len(op.operands)} operands")
+        return out
+    for key, body in op.regions.items():
+        if len(body.inputs) < k:
+            out.append(f"region {key} has {len(body.inputs)} inputs, fewer than the {k} "
+                       f"captured values")
+        for j, (v, b) in enumerate(zip(op.operands[len(op.operands) - k:],
+                                       body.inputs[len(body.inputs) - k:])):
+            if (check_types and v is not None and v.type is not None and b.type is not None
+                    and not types_compatible(b.type, v.type)):
+                out.append(f"region {key} capture {j} %{b.name} is {format_type(b.type)}, "
+                           f"the captured value is {format_type(v.type)}")
+        out += [f"region {key}: {e}" for e in _errors(body, check_types, frozenset(outer))]
+    return out
 
 
 def _check_types(op: Op, opdef, where: str, err) -> None:
@@ -166,7 +215,8 @@ def _check_types(op: Op, opdef, where: str, err) -> None:
     if any(v is not None and v.type is None for v in op.operands):
         return  # operand types not inferred yet: nothing to compare against
     try:
-        inferred = opdef.infer(types, opdef.attrs(op.attrs), operand_values(op))
+        inferred = opdef.infer(types, infer_attrs(op, opdef.attrs(op.attrs), in_place=False),
+                               operand_values(op))
     except (ShapeError, DTypeError) as e:
         err(f"{where}: the op rejects its operands: {e}")
         return

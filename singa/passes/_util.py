@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..errors import DTypeError, IRError, ShapeError
 from ..ir.graph import Graph, Op, Value, fresh_name
 from ..ir.printer import value_names
+from ..ir.regions import infer_attrs
 from ..ir.verifier import describe_op, operand_values
 
 
@@ -21,7 +22,7 @@ def infer_op(op: Op, opdef=None, graph: Graph | None = None) -> list:
             raise IRError(f"{op.name} ({op.loc}): not in the op table")
     types = [None if v is None else v.type for v in op.operands]
     try:
-        out = opdef.infer(types, opdef.attrs(op.attrs), operand_values(op))
+        out = opdef.infer(types, infer_attrs(op, opdef.attrs(op.attrs)), operand_values(op))
     except (ShapeError, DTypeError) as e:
         raise type(e)(f"{_describe(op, graph)}: {e}") from e
     except Exception as e:

@@ -9,6 +9,10 @@ An op is folded, i.e. replaced by constants holding its results, when
   stored as ONNX initializers, are never trained and always fold), or
 - it is ``Shape``/``Size`` of a value whose type is static.
 
+Regions: an ``If`` whose condition is a constant is replaced by the branch it
+takes; a Loop or Scan whose operands are all constants is evaluated (its bodies
+by the reference interpreter); otherwise folding recurses into the bodies.
+
 ``small_params`` (elements) also lets float vectors (rank 0 or 1) up to that
 size fold: the kernel targets fold BatchNormalization's per-channel arithmetic
 this way, while matrices and convolution weights stay live; the
@@ -30,6 +34,8 @@ import numpy as np
 
 from ..errors import IRError, OpError, SingaError
 from ..ir.graph import Graph, Op
+from ..ir.regions import run_attrs
+from ..ir.splice import inline_region
 from ..ir.types import TensorType
 from ..ir.verifier import describe_op
 from ._util import infer_op
@@ -80,7 +86,15 @@ class FoldConstants(Pass):
                 if r.type != t:
                     r.type = t
                     changed = True
-            if opdef.random or not op.results:
+            if op.regions and op.results:
+                if self._fold_region_op(graph, op):
+                    changed = True
+                    continue
+                for body in op.regions.values():
+                    changed |= self._run_body(body)
+            if opdef.random or not op.results or any(
+                    r.type is not None and not isinstance(r.type, TensorType)
+                    for r in op.results):  # sequences and optionals are not constants
                 continue
             if op.name in _SHAPE_ONLY and op.operands and op.operands[0] is not None \
                     and op.operands[0].type is not None and op.operands[0].type.is_static:
@@ -101,10 +115,36 @@ class FoldConstants(Pass):
             changed = True
         return changed
 
+    def _run_body(self, body: Graph) -> bool:
+        room, folded = self._room, self._folded
+        try:
+            return self.run(body)
+        finally:  # one budget for the whole model
+            self._room, self._folded = room, folded + self._folded
+
+    def _fold_region_op(self, graph: Graph, op: Op) -> bool:
+        """An If whose condition is a constant becomes the branch it takes."""
+        cond = op.operands[0] if op.name == "If" and op.operands else None
+        if cond is None or cond.kind != "const" or np.asarray(cond.data).size != 1:
+            return False
+        key = "then_branch" if bool(np.asarray(cond.data).reshape(-1)[0]) else "else_branch"
+        k = int(op.attrs.get("captures", 0))
+        caps = op.operands[len(op.operands) - k:] if k else []
+        outs = inline_region(op.regions[key], graph, caps, before=op,
+                             loc=f"{op.loc}.{key}/" if op.loc else "")
+        for r, v in zip(op.results, outs):
+            r.replace_all_uses_with(v)
+        graph.erase_op(op)
+        return True
+
     @staticmethod
     def _compute(op: Op, opdef, args) -> list:
+        from ..ir.interpret import interpret
+
+        attrs = run_attrs(op, op.attrs, lambda body, what: (
+            lambda arrays: interpret(body, arrays)))
         try:
-            outs = opdef.run(np, args, op.attrs)
+            outs = opdef.run(np, args, attrs)
         except SingaError as e:
             raise type(e)(f"folding {describe_op(op)}: {e}") from e
         except Exception as e:

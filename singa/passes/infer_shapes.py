@@ -2,7 +2,10 @@
 
 Ops are visited in order; each op's ``infer`` gets its operands' types and the
 data of const/param operands (shape-carrying inputs such as Reshape's shape).
-Symbolic dims stay symbolic.  ``bind={input name: shape}`` first specialises
+Symbolic dims stay symbolic.  Region bodies are typed through their op's
+``infer`` (see :mod:`singa.ir.regions`): a Loop's carried values start with the
+types they enter with and generalise (dims that change become unknown) until
+the body returns what it takes.  ``bind={input name: shape}`` first specialises
 inputs to concrete shapes (symbols bound there are also substituted in the
 other inputs), which is how the runtime specialises a graph per batch size.
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 from ..errors import InputError
 from ..ir.graph import Graph
+from ..ir.regions import region_types
 from ..ir.types import TensorType
 from ._util import infer_op
 from .manager import Pass
@@ -27,10 +31,13 @@ class InferShapes(Pass):
     def run(self, graph: Graph) -> bool:
         changed = self._bind(graph) if self.bind else False
         for op in graph.ops:
+            before = region_types(op) if op.regions else None
             for r, t in zip(op.results, infer_op(op, graph=graph)):
                 if r.type != t:
                     r.type = t
                     changed = True
+            if before is not None and before != region_types(op):
+                changed = True
         return changed
 
     def _bind(self, graph: Graph) -> bool:

@@ -32,7 +32,9 @@ import numpy as np
 
 from .. import autograd
 from ..errors import GradError, InputError, SingaError
+from ..codegen.cpu import region_runner
 from ..ir.graph import Graph, Value
+from ..ir.regions import infer_attrs, run_attrs
 from ..ir.types import DType, TensorType
 from ..tensor import Tensor
 
@@ -114,7 +116,9 @@ def ops_without_grad(graph: Graph, env: dict) -> list[str]:
         try:
             values = [v.data if v is not None and v.kind in ("const", "param") else None
                       for v in op.operands]
-            inferred = opdef.infer(operand_types, opdef.attrs(op.attrs), values)
+            inferred = opdef.infer(operand_types,
+                                   infer_attrs(op, opdef.attrs(op.attrs), in_place=False),
+                                   values)
         except Exception:  # unknown types: fall back to what the IR says
             inferred = [r.type for r in op.results]
         for r, t in zip(op.results, list(inferred) + [None] * len(op.results)):
@@ -198,7 +202,9 @@ def run_graph_autograd(graph: Graph, inputs, params: dict, last_layers=None, *,
         if opdef is None:
             raise SingaError(f"{_where(op)}: not in the op table")
         xs = [None if v is None else env[v] for v in op.operands]
-        attrs = dict(op.attrs)
+        # bodies run through plans of their own; no gradient crosses them (the
+        # control ops have no grad rule, which ops_without_grad reports)
+        attrs = run_attrs(op, dict(op.attrs), region_runner(dev, "numpy"))
         if opdef.num_outputs is None and "_num_outputs" not in attrs:
             attrs["_num_outputs"] = len(op.results)
         if op.name == "BatchNormalization":

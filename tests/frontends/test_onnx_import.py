@@ -18,7 +18,7 @@ from onnx import helper, numpy_helper
 from singa.errors import ExternalDataError, ModelError, UnsupportedOpError
 from singa.frontends.onnx_import import import_model
 from singa.ir.interpret import interpret
-from singa.ir.types import DType, TensorType
+from singa.ir.types import DType, OptionalType, SequenceType, TensorType
 
 
 def model(nodes, inputs, outputs, inits=(), opset=13, **kw):
@@ -257,12 +257,14 @@ def test_opset_newer_than_onnx_knows():
         import_model(m)
 
 
-def test_sequence_input_is_unsupported():
+def test_sequence_and_optional_inputs_import_as_their_types():
     t = helper.make_sequence_type_proto(helper.make_tensor_type_proto(TP.FLOAT, [2]))
-    m = model([helper.make_node("Identity", ["s"], ["y"])], [helper.make_value_info("s", t)],
-              [vi("y")])
-    with pytest.raises(UnsupportedOpError, match="sequence"):
-        import_model(m)
+    o = helper.make_optional_type_proto(helper.make_tensor_type_proto(TP.INT64, [None]))
+    m = model([helper.make_node("Identity", ["s"], ["y"])],
+              [helper.make_value_info("s", t), helper.make_value_info("o", o)], [vi("y")])
+    g = import_model(m)
+    assert g.inputs[0].type == SequenceType(TensorType(DType.FLOAT, (2,)))
+    assert g.inputs[1].type == OptionalType(TensorType(DType.INT64, (None,)))
 
 
 def test_old_opset_model_imports_when_ops_allow():
@@ -372,3 +374,41 @@ def test_variadic_results_get_num_outputs():
     x = np.arange(12, dtype=np.float32).reshape(6, 2)
     for got, ref in zip(interpret(g, [x]), np.split(x, 3)):
         np.testing.assert_array_equal(got, ref)
+
+
+def test_model_local_functions_are_inlined_at_import():
+    """A local function (with an attribute reference and a nested call) used twice
+    computes what onnxruntime computes."""
+    import onnxruntime as ort
+
+    from singa import sonnx, tensor
+
+    dom = "local.fn"
+    scaled = helper.make_function(
+        dom, "ScaledTanh", ["x"], ["y"],
+        [helper.make_node("Constant", [], ["a"], value_float=0.0),
+         helper.make_node("Constant", [], ["k"]),
+         helper.make_node("Mul", ["x", "k"], ["xk"]), helper.make_node("Tanh", ["xk"], ["y"])],
+        [helper.make_opsetid("", 17)], attributes=[])
+    # 'k' comes from the caller's attribute
+    scaled.node[1].ClearField("attribute")
+    scaled.node[1].attribute.append(helper.make_attribute_ref("value_float", TP.FLOAT))
+    scaled.node[1].attribute[0].ref_attr_name = "k"
+    scaled.attribute.append("k")
+    twice = helper.make_function(
+        dom, "Twice", ["x"], ["y"],
+        [helper.make_node("ScaledTanh", ["x"], ["t"], domain=dom, k=0.5),
+         helper.make_node("Add", ["t", "t"], ["y"])],
+        [helper.make_opsetid("", 17), helper.make_opsetid(dom, 1)])
+    g = helper.make_graph([helper.make_node("Twice", ["x"], ["h"], domain=dom),
+                           helper.make_node("ScaledTanh", ["h"], ["z"], domain=dom, k=3.0)],
+                          "f", [vi("x", shape=[2, 3])], [vi("z", shape=[2, 3])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17),
+                                            helper.make_opsetid(dom, 1)],
+                          functions=[scaled, twice])
+    x = np.random.default_rng(0).normal(size=(2, 3)).astype(np.float32)
+    want = ort.InferenceSession(m.SerializeToString(),
+                                providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    got = tensor.to_numpy(sonnx.prepare(m).run([x])[0])
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert [op.name for op in import_model(m).ops] == ["Mul", "Tanh", "Add", "Mul", "Tanh"]

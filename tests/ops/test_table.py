@@ -7,7 +7,9 @@ For each case:
   inputs and attributes (at ``case.opset``, else the newest opset where
   onnxruntime implements the node; where it has no kernel at all, e.g. Erf on
   float64, onnx's reference evaluator stands in), or against ``Case.reference``
-  (NumPy float64) for ops outside the ONNX standard.  Float outputs are compared
+  (NumPy float64) for ops outside the ONNX standard.  An op of another ONNX
+  domain (``OpDef.domain``, e.g. ai.onnx.ml) is a node of that domain, and
+  ``case.opset`` then counts in that domain's opsets.  Float outputs are compared
   in float64 at the case's rtol/atol; integer and bool outputs exactly; dtypes and
   shapes must match.  The compute must not modify its inputs.
 - ``test_infer``: the op's ``infer`` on the concrete input types (with all values
@@ -23,6 +25,11 @@ For each case:
   float input claims the output does not depend on it: the difference must be 0.
   A case whose output shape changes under the perturbation sits on a
   discontinuity and fails with that message.
+
+Sequence and optional values (ops/sequence.py, ops/optional.py) are Python lists
+of arrays and None: case inputs that are lists of arrays are sequence inputs of
+the model, sequence outputs compare element by element, and ``infer`` must give a
+SequenceType (OptionalType) whose element type admits every computed element.
 
 ``test_every_op_has_a_case`` fails listing the ops of ``singa.ops.OPS`` that no case
 exercises.  Ops whose node output count varies (``OpDef.num_outputs`` None) get
@@ -45,7 +52,7 @@ import pytest
 from onnx import helper, numpy_helper
 
 from singa.frontends.onnx_import import SINGA_DOMAIN, singa_only
-from singa.ir.types import DType, TensorType
+from singa.ir.types import DType, OptionalType, SequenceType, TensorType
 from singa.ops import OPS
 
 import onnxruntime as ort
@@ -88,7 +95,20 @@ IDS = _ids(CASES)
 
 
 def _is_float(a) -> bool:
-    return a is not None and np.asarray(a).dtype.kind == "f"
+    return a is not None and not isinstance(a, list) and np.asarray(a).dtype.kind == "f"
+
+
+def _as_output(o):
+    """A computed result as compared: an array, a list (sequence), None (empty optional)."""
+    if o is None:
+        return None
+    if isinstance(o, (list, tuple)):
+        return [_as_output(e) for e in o]
+    return np.asarray(o)
+
+
+def _copy(x):
+    return None if x is None else [_copy(e) for e in x] if isinstance(x, list) else x.copy()
 
 
 def _grad_inputs(case):
@@ -143,7 +163,7 @@ def _run_singa(case, opset, inputs, seed=None):
     np.random.seed(case.seed if seed is None else seed)
     out = OPS[case.op].compute(np, inputs, attrs)
     assert isinstance(out, (list, tuple)), f"{case.op}: compute must return a list"
-    return [np.asarray(o) if o is not None else None for o in out], attrs, inputs
+    return [_as_output(o) for o in out], attrs, inputs
 
 
 def _n_outputs(case, attrs=None):
@@ -164,6 +184,10 @@ def _model(case, opset, outputs):
             continue
         name = f"in{i}"
         in_names.append(name)
+        if isinstance(x, list):  # a sequence input: its elements' dtype, shapes free
+            graph_inputs.append(helper.make_tensor_sequence_value_info(
+                name, helper.np_dtype_to_tensor_dtype(x[0].dtype), None))
+            continue
         graph_inputs.append(helper.make_tensor_value_info(
             name, helper.np_dtype_to_tensor_dtype(x.dtype), list(x.shape)))
     while in_names and in_names[-1] == "":
@@ -177,7 +201,12 @@ def _model(case, opset, outputs):
             graph_outputs.append(helper.make_tensor_value_info(
                 name, helper.np_dtype_to_tensor_dtype(t[0]), list(t[1])))
     node = helper.make_node(case.op, in_names, out_names, **_onnx_attrs(case.attrs))
-    ids = [helper.make_opsetid("", opset)]
+    domain = OPS[case.op].domain
+    if domain:  # an op of another ONNX domain (ai.onnx.ml...): ``opset`` counts there
+        node.domain = domain
+        ids = [helper.make_opsetid("", _newest_ort_opset()), helper.make_opsetid(domain, opset)]
+    else:
+        ids = [helper.make_opsetid("", opset)]
     if singa_only(case.op):  # singa's own ops live in their own domain
         node.domain = SINGA_DOMAIN
         ids.append(helper.make_opsetid(SINGA_DOMAIN, 1))
@@ -215,13 +244,24 @@ def _newest_ort_opset() -> int:
     raise RuntimeError("onnxruntime loads no opset")
 
 
+@functools.lru_cache(maxsize=None)
+def _newest_opset(domain: str) -> int:
+    """The newest opset onnx knows of ``domain`` ("" the default one)."""
+    if not domain:
+        return onnx.defs.onnx_opset_version()
+    return max(s.since_version for s in onnx.defs.get_all_schemas_with_history()
+               if s.domain == domain)
+
+
 def _schema_opsets(op):
-    """One opset per version of ``op``'s schema that onnxruntime may load, newest first."""
-    opset = _newest_ort_opset()
+    """One opset per version of ``op``'s schema that onnxruntime may load, newest first
+    (in the op's own domain)."""
+    domain = OPS[op].domain
+    opset = _newest_opset(domain) if domain else _newest_ort_opset()
     out = []
     while opset >= 1:
         try:
-            since = onnx.defs.get_schema(op, opset, "").since_version
+            since = onnx.defs.get_schema(op, opset, domain).since_version
         except Exception:  # noqa: BLE001 - no version of the op at or below opset
             break
         out.append(opset)
@@ -245,7 +285,7 @@ def _reference_backend(case):
             msg = str(e).lower()
             if "implementation" not in msg and "not_implemented" not in msg:
                 pytest.fail(f"onnxruntime cannot load the {case.op} node: {e}")
-    return "onnx.reference", case.opset or onnx.defs.onnx_opset_version()
+    return "onnx.reference", case.opset or _newest_opset(OPS[case.op].domain)
 
 
 def _run_reference(case, backend, opset, singa_out, n):
@@ -253,7 +293,8 @@ def _run_reference(case, backend, opset, singa_out, n):
     if backend == "onnx.reference":
         from onnx.reference import ReferenceEvaluator
         return ReferenceEvaluator(_model(case, opset, [None] * n)).run(None, feeds)
-    typed = [(o.dtype, o.shape) for o in singa_out[:n]]
+    typed = [(o.dtype, o.shape) if isinstance(o, np.ndarray) else None
+             for o in singa_out[:n]]
     try:
         sess = _session(_model(case, opset, typed))
     except Exception:
@@ -266,6 +307,14 @@ def _run_reference(case, backend, opset, singa_out, n):
 # ------------------------------------------------------------------ comparison
 
 def _compare(op, k, got, want, rtol, atol, check_dtype=True):
+    if want is None or isinstance(want, list):  # an empty optional; a sequence
+        assert (got is None) == (want is None), f"{op} output {k}: {got!r}, reference None"
+        if want is not None:
+            assert isinstance(got, list) and len(got) == len(want), \
+                f"{op} output {k}: {got!r}, reference a sequence of {len(want)}"
+            for j, (g, w) in enumerate(zip(got, want)):
+                _compare(op, f"{k}[{j}]", g, w, rtol, atol, check_dtype)
+        return
     got, want = np.asarray(got), np.asarray(want)
     if check_dtype:
         assert got.dtype == want.dtype, \
@@ -285,10 +334,14 @@ def test_forward(case):
     assert case.op in OPS, f"no op {case.op} in singa.ops.OPS"
     backend, opset = ("reference", case.opset) if case.reference is not None \
         else _reference_backend(case)
-    before = [None if x is None else x.copy() for x in case.inputs]
+    before = [_copy(x) for x in case.inputs]
     out, attrs, _ = _run_singa(case, opset, case.inputs)
     for i, (x, b) in enumerate(zip(case.inputs, before)):
-        if x is not None:
+        if isinstance(x, list):
+            assert len(x) == len(b), f"{case.op} modified sequence input {i}"
+            for e, eb in zip(x, b):
+                np.testing.assert_array_equal(e, eb, err_msg=f"{case.op} modified input {i}")
+        elif x is not None:
             np.testing.assert_array_equal(x, b, err_msg=f"{case.op} modified input {i}")
     n = _n_outputs(case, attrs)
     assert len(out) >= n, f"{case.op}: {len(out)} outputs, case compares {n}"
@@ -320,6 +373,17 @@ def _symbolic(shape):
 
 
 def _check_claim(op, variant, k, claimed, actual):
+    if isinstance(actual, list) or actual is None or isinstance(claimed, OptionalType):
+        if isinstance(claimed, OptionalType):
+            if actual is not None and claimed.elem is not None:
+                _check_claim(op, variant, k, claimed.elem, actual)
+            return
+        assert isinstance(claimed, SequenceType) and isinstance(actual, list), \
+            f"{op} infer ({variant}): output {k} is {claimed!r} for {type(actual).__name__}"
+        for e in actual:
+            if claimed.elem is not None:
+                _check_claim(op, variant, f"{k} element", claimed.elem, e)
+        return
     assert isinstance(claimed, TensorType), f"{op} infer ({variant}): output {k} is {claimed!r}"
     assert claimed.dtype == DType.from_np(actual.dtype), \
         f"{op} infer ({variant}) output {k}: dtype {claimed.dtype}, computed {actual.dtype}"
@@ -341,28 +405,49 @@ def test_infer(case):
         None if case.reference is not None else _newest_ort_opset())
     out, attrs, inputs = _run_singa(case, opset, case.inputs)
     n = len([o for o in out if o is not None])
-    types = [None if x is None else TensorType.of(x) for x in inputs]
-    values = [None if x is None else x for x in inputs]
+    types = [_type_of(x) for x in inputs]
+    values = [None if x is None or isinstance(x, list) else x for x in inputs]
     got = opdef.infer(types, attrs, values)
     assert len(got) >= n, f"{case.op} infer: {len(got)} outputs, compute gave {n}"
+    # a sequence operand's length and elements are run-time facts: what infer
+    # says of results computed from one need only admit them
+    from_seq = any(isinstance(x, list) for x in inputs)
     for k, o in enumerate(out):
-        if o is None:
+        if o is None or isinstance(o, list) or from_seq or not isinstance(got[k], TensorType):
+            _check_claim(case.op, "static", k, got[k], o)
             continue
         assert got[k] == TensorType.of(o), \
             f"{case.op} infer (static) output {k}: {got[k]}, computed {TensorType.of(o)}"
     variants = {
-        "symbolic dims": [None if x is None else
-                          TensorType(DType.from_np(x.dtype), _symbolic(x.shape)) for x in inputs],
-        "unknown dims": [None if x is None else TensorType(DType.from_np(x.dtype), (None,) * x.ndim)
-                         for x in inputs],
-        "unknown rank": [None if x is None else TensorType(DType.from_np(x.dtype), None)
-                         for x in inputs],
+        "symbolic dims": [_type_of(x, lambda a: _symbolic(a.shape)) for x in inputs],
+        "unknown dims": [_type_of(x, lambda a: (None,) * a.ndim) for x in inputs],
+        "unknown rank": [_type_of(x, lambda a: None) for x in inputs],
     }
     for variant, vtypes in variants.items():
         got = opdef.infer(vtypes, attrs, [None] * len(inputs))
         for k, o in enumerate(out[:len(got)]):
             if o is not None and got[k] is not None:
                 _check_claim(case.op, variant, k, got[k], o)
+
+
+def _type_of(x, shape=lambda a: tuple(a.shape)):
+    """The type of a case input, its shape(s) as ``shape`` says; a sequence's
+    element type keeps the dims all its elements share (others unknown)."""
+    if x is None:
+        return None
+    if isinstance(x, list):
+        if not x:
+            return SequenceType(None)
+        ts = [_type_of(e, shape) for e in x]
+        dims = {t.shape for t in ts}
+        if len(dims) == 1:
+            return SequenceType(ts[0])
+        ranks = {None if d is None else len(d) for d in dims}
+        if len(ranks) != 1 or None in ranks:
+            return SequenceType(TensorType(ts[0].dtype, None))
+        common = tuple(d[0] if len(set(d)) == 1 else None for d in zip(*dims))
+        return SequenceType(TensorType(ts[0].dtype, common))
+    return TensorType(DType.from_np(x.dtype), shape(x))
 
 
 # ------------------------------------------------------------------ grad
@@ -427,6 +512,8 @@ def test_grad(case):
 
 
 def test_every_op_has_a_case():
-    covered = {c.op for c in CASES}
+    from .test_control import REGION_OPS  # ops with bodies: tested on whole models
+
+    covered = {c.op for c in CASES} | set(REGION_OPS)
     missing = sorted(set(OPS) - covered)
     assert not missing, f"ops without a test case: {', '.join(missing)}"
