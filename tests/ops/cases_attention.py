@@ -136,4 +136,25 @@ LINEAR.append(Case("LinearAttention",
                    [None if x is None else x.astype(F16) for x in _fp16["inputs"]],
                    _fp16["attrs"], outputs=2, grad=False, id="f16"))
 
-CASES = ATTENTION + LINEAR
+
+
+def _flex_reference(q, k, v, scale=None):
+    """softmax(Q K^T * scale) V in float64, K/V heads repeated for grouped queries."""
+    q, k, v = (x.astype(np.float64) for x in (q, k, v))
+    g = q.shape[1] // k.shape[1]
+    k, v = np.repeat(k, g, axis=1), np.repeat(v, g, axis=1)
+    scale = 1 / np.sqrt(q.shape[-1]) if scale is None else scale
+    s = q @ np.swapaxes(k, -1, -2) * scale
+    p = np.exp(s - s.max(axis=-1, keepdims=True))
+    return [(p / p.sum(axis=-1, keepdims=True)) @ v]
+
+
+# onnxruntime has no FlexAttention: float64 NumPy references (bodies: tests/ops/test_control)
+FLEX = [
+    Case("FlexAttention", qkv(2, 3, 3, 4, 5, 8), reference=_flex_reference, grad=False,
+         id="mha"),
+    Case("FlexAttention", qkv(1, 4, 2, 3, 6, 4, dv=5, dtype=np.float64), {"scale": 0.25},
+         reference=_flex_reference, grad=False, id="gqa_f64_scale"),
+]
+
+CASES = ATTENTION + LINEAR + FLEX
