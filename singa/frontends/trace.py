@@ -54,12 +54,15 @@ __all__ = ["trace", "onnx_standard"]
 _STATE_OPERANDS = {"BatchNormalization": (3, 4)}
 
 #: Internal attributes the op table needs to run the op (kept in the IR).
-_KEPT_INTERNAL = ("_num_outputs",)
+_KEPT_INTERNAL = ("_num_outputs", "_channel_slope")  # legacy forms the op reads (PRelu-6)
 
 
 def onnx_standard(op_name: str) -> bool:
-    """Whether ``op_name`` is an operator of the default ONNX domain."""
-    return onnx.defs.has(op_name)
+    """Whether ``op_name`` is an ONNX operator (of the default domain, or of the
+    domain its table entry names, such as ``ai.onnx.ml``)."""
+    from .onnx_import import singa_only
+
+    return not singa_only(op_name)
 
 
 def _describe(t: Tensor) -> str:

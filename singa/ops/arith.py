@@ -1,4 +1,4 @@
-"""Binary and variadic arithmetic with NumPy broadcasting, Clip, PRelu and casts."""
+"""Binary and variadic arithmetic with NumPy broadcasting, Clip and casts (PRelu: prelu.py)."""
 
 from __future__ import annotations
 
@@ -167,30 +167,6 @@ def _bit_shift(xp, a, b, attrs):
     if attrs["direction"] == "LEFT":
         return xp.left_shift(a, b)
     return xp.right_shift(a, b)
-
-
-# ------------------------------------------------------------------ PRelu
-
-def _prelu_grad(xp, inputs, outputs, douts, attrs):
-    x, slope = inputs
-    dy = douts[0]
-    dx = dy * xp.where(x >= 0, 1, slope).astype(x.dtype)
-    ds = unbroadcast(xp, dy * xp.where(x >= 0, 0, x).astype(x.dtype), slope.shape)
-    return [unbroadcast(xp, dx, x.shape), ds]
-
-
-def _prelu_infer(types, attrs, values):
-    x, s = types
-    return [TensorType(x.dtype, broadcast_shapes("PRelu", x.shape, s.shape))]
-
-
-@defop("PRelu", pattern=Pattern.BROADCAST, infer=_prelu_infer, grad=_prelu_grad, since=9,
-       cuda="({0} >= ({T})0 ? {0} : ({T}){1} * {0})")
-def _prelu(xp, inputs, attrs):
-    """x for x >= 0, slope * x below; slope broadcasts to x."""
-    x, slope = inputs
-    broadcast_shapes("PRelu", x.shape, slope.shape)
-    return [xp.where(x >= 0, x, slope * x).astype(x.dtype)]
 
 
 # ------------------------------------------------------------------ variadic

@@ -1,4 +1,4 @@
-"""Cases of binary/variadic arithmetic, Clip, PRelu and casts (singa/ops/arith.py)."""
+"""Cases of binary/variadic arithmetic, Clip and casts (singa/ops/arith.py)."""
 
 import numpy as np
 from onnx import TensorProto
@@ -43,9 +43,6 @@ CASES += [
          {"direction": "RIGHT"}, id="right"),
     Case("BitShift", [np.array([16, 4, 1], np.uint8), np.array([1, 2, 3], np.uint8)],
          {"direction": "LEFT"}, id="left"),
-    Case("PRelu", [A, np.array([0.1, 0.2, 0.3, 0.4], np.float32)], id="slope_row"),
-    Case("PRelu", [A, rand(3, 1, seed=11)], id="slope_col"),
-    Case("PRelu", [A, rand(2, 3, 4, seed=12)], id="slope_full"),
     Case("Max", [A, B], id="two"),
     Case("Max", [A, ROW, COL], id="three_bcast"),
     Case("Max", [A], id="one"),
