@@ -26,8 +26,8 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..errors import ExportError
-from ..ir.graph import Graph, Value, fresh_name
-from ..ir.types import TensorType
+from ..ir.graph import Graph, Value, fresh_name, walk
+from ..ir.types import OptionalType, SequenceType, TensorType
 
 __all__ = ["export_graph", "to_onnx", "DEFAULT_OPSET", "MIN_OPSET"]
 
@@ -45,7 +45,19 @@ def _where(op) -> str:
     return f"{op.name} ({op.loc})" if op.loc else op.name
 
 
+def _domain(op) -> str:
+    from ..ops import OPS
+
+    d = OPS.get(op.name)
+    return d.domain if d is not None else ""
+
+
 def _schema(op, opset):
+    domain = _domain(op)
+    if domain:  # ai.onnx.ml...: written at that domain's newest opset
+        if not onnx.defs.has(op.name, domain):
+            raise ExportError(f"{_where(op)}: this onnx has no {domain} op {op.name}")
+        return onnx.defs.get_schema(op.name, domain=domain)
     if not onnx.defs.has(op.name):
         raise ExportError(f"{_where(op)} has no ONNX form: it is a singa-only op "
                           f"(losses such as SoftmaxCrossEntropy are not ONNX operators)")
@@ -122,12 +134,23 @@ def _same(a, b) -> bool:
         return False
 
 
-def _value_info(name: str, t: TensorType | None) -> onnx.ValueInfoProto:
+def _value_info(name: str, t) -> onnx.ValueInfoProto:
     if t is None:
         raise ExportError(f"value {name!r} has no type")
+    return helper.make_value_info(name, _type_proto(name, t))
+
+
+def _type_proto(name: str, t) -> onnx.TypeProto:
+    """A tensor, sequence or optional type as ONNX writes it."""
+    if isinstance(t, SequenceType):
+        return helper.make_sequence_type_proto(_type_proto(name, t.elem))
+    if isinstance(t, OptionalType):
+        return helper.make_optional_type_proto(_type_proto(name, t.elem))
+    if not isinstance(t, TensorType):
+        raise ExportError(f"value {name!r}: its element type is not known ({t})")
     shape = None if t.shape is None else [d if d is None or isinstance(d, (int, str)) else None
                                           for d in t.shape]
-    return helper.make_tensor_value_info(name, t.dtype.value, shape)
+    return helper.make_tensor_type_proto(t.dtype.value, shape)
 
 
 class _Renamed:
@@ -163,11 +186,14 @@ def _convert_op(op, opset, names, node_name, keep_results):
     if op.name in _REWRITES:
         op = _REWRITES[op.name](op)
     schema = _schema(op, opset)
-    newest = onnx.defs.get_schema(op.name)
-    attrs = {k: v for k, v in op.attrs.items() if not k.startswith("_") and v is not None}
+    newest = onnx.defs.get_schema(op.name, domain=_domain(op))
+    attrs = {k: v for k, v in op.attrs.items() if not k.startswith("_") and v is not None
+             and not (k == "captures" and getattr(op, "regions", None))}
 
     # Inputs the opset still takes as attributes (ReduceMean axes before 18 ...).
     operands = list(op.operands)
+    if getattr(op, "regions", None):  # captured values: the bodies read them by name
+        operands = operands[:len(operands) - int(op.attrs.get("captures", 0))]
     kept = []
     for i, v in enumerate(operands):
         new_name = _input_name(newest, i)
@@ -205,6 +231,7 @@ def _convert_op(op, opset, names, node_name, keep_results):
     node = helper.make_node(op.name, [names[v] if v is not None else "" for v in kept], outs,
                             name=node_name)
     node.attribute.extend(onnx_attrs)
+    node.domain = _domain(op)
     return node
 
 
@@ -237,24 +264,52 @@ def export_graph(graph: Graph, opset: int | None = None, model_name: str | None 
     if any(r.type is None for op in graph.ops for r in op.results) or \
             any(v.type is None for v in graph.inputs):
         graph = _typed(graph)
+    if any(op.attrs.get("_channel_slope") for _, op, _ in walk(graph)):
+        graph = _per_channel_slopes_reshaped(graph)
 
-    names: dict[Value, str] = {}
-    taken: set[str] = set()
+    g = _graph_proto(graph, opset, {}, set(), set(), model_name or graph.name or "main")
+    from .. import __version__
+
+    opsets = [helper.make_opsetid("", opset)]
+    others: dict[str, int] = {}
+    for _, op, _ in walk(graph):
+        if _domain(op):
+            since = _schema(op, opset).since_version
+            others[_domain(op)] = max(others.get(_domain(op), 1), since)
+    opsets += [helper.make_opsetid(d, v) for d, v in sorted(others.items())]
+    model = helper.make_model(g, opset_imports=opsets, producer_name="singa",
+                              producer_version=__version__)
+    model.ir_version = helper.find_min_ir_version_for(opsets)
+    if check:
+        try:
+            onnx.checker.check_model(model, full_check=True)
+        except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+            raise ExportError(f"exported model of @{graph.name} fails onnx.checker: {e}") from e
+    return model
+
+
+def _graph_proto(graph: Graph, opset: int, names: dict, taken: set, node_names: set,
+                 name: str, captured: dict | None = None) -> onnx.GraphProto:
+    """``graph`` as a GraphProto.  ``names``, ``taken`` and ``node_names`` are shared
+    by the model's main graph and its bodies (ONNX names are unique across all of
+    them).  For a region, ``captured`` maps its captured inputs to the outer names
+    they stand for: a body reads outer values by name, not as inputs."""
+    captured = captured or {}
 
     def unique(base: str) -> str:
         return fresh_name(base, taken)
 
-    for v in graph.inputs:
+    def node_name(base: str) -> str:
+        return fresh_name(base, node_names)
+
+    own_inputs = [v for v in graph.inputs if v not in captured]
+    for v in own_inputs:
         names[v] = unique(v.name or f"input_{len(names)}")
+    names.update(captured)
     for v in graph.params:
         names[v] = unique(v.name or "param")
     for v in graph.consts:
         names[v] = unique(v.name or "const")
-
-    node_names: set[str] = set()
-
-    def node_name(base: str) -> str:
-        return fresh_name(base, node_names)
 
     counts: dict[str, int] = {}
     op_nodes = []
@@ -282,7 +337,17 @@ def export_graph(graph: Graph, opset: int | None = None, model_name: str | None 
                 "Constant", [], [names[v]], name=node_name(f"Constant.{names[v]}"),
                 value=numpy_helper.from_array(np.asarray(v.data))))
     for op, nn, keep in op_nodes:
-        nodes.append(_convert_op(op, opset, names, nn, keep))
+        node = _convert_op(op, opset, names, nn, keep)
+        schema = _schema(op, opset)
+        for key, body in op.regions.items():
+            if key not in schema.attributes:
+                continue  # a region the op implies (Gradient's): ONNX has no attribute for it
+            k = int(op.attrs.get("captures", 0))
+            caps = dict(zip(body.inputs[len(body.inputs) - k:],
+                            (names[v] for v in op.operands[len(op.operands) - k:])))
+            sub = _graph_proto(body, opset, names, taken, node_names, f"{nn}.{key}", caps)
+            node.attribute.append(helper.make_attribute(key, sub))
+        nodes.append(node)
 
     # Outputs: unique names, each produced by a node (ONNX tools expect that).
     out_names, outputs = set(), []
@@ -300,21 +365,35 @@ def export_graph(graph: Graph, opset: int | None = None, model_name: str | None 
                     if v.uses]
     value_info = [_value_info(names[r], r.type) for op, _, keep in op_nodes
                   for r in op.results[:keep] if r.type is not None and names[r] not in out_names]
-    g = helper.make_graph(nodes, model_name or graph.name or "main",
-                          [_value_info(names[v], v.type) for v in graph.inputs], outputs,
-                          initializer=initializers, value_info=value_info)
-    from .. import __version__
+    return helper.make_graph(nodes, name, [_value_info(names[v], v.type) for v in own_inputs],
+                             outputs, initializer=initializers, value_info=value_info)
 
-    opsets = [helper.make_opsetid("", opset)]
-    model = helper.make_model(g, opset_imports=opsets, producer_name="singa",
-                              producer_version=__version__)
-    model.ir_version = helper.find_min_ir_version_for(opsets)
-    if check:
-        try:
-            onnx.checker.check_model(model, full_check=True)
-        except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
-            raise ExportError(f"exported model of @{graph.name} fails onnx.checker: {e}") from e
-    return model
+
+def _per_channel_slopes_reshaped(graph: Graph) -> Graph:
+    """A copy where each PRelu of the opset-6 form (a slope of shape [C] along axis
+    1, ``_channel_slope``) reads its slope reshaped to [C, 1, ...]: the form every
+    later opset broadcasts the same way."""
+    from types import MappingProxyType
+
+    g = graph.clone()
+    for body, op, _ in list(walk(g)):
+        if not op.attrs.get("_channel_slope"):
+            continue
+        x, slope = op.operands[0], op.operands[1]
+        rank = None if x.type is None or x.type.shape is None else len(x.type.shape)
+        if rank is None:
+            raise ExportError(f"{_where(op)}: the rank of its input is unknown; its "
+                              f"per-channel slope cannot be written for opset 7+")
+        if rank > 2 and slope.type is not None and slope.type.shape is not None \
+                and len(slope.type.shape) == 1:
+            c = slope.type.shape[0]
+            shape = body.add_const(np.array([-1] + [1] * (rank - 2), np.int64))
+            reshaped = body.add_op("Reshape", [slope, shape],
+                                   [TensorType(slope.type.dtype, (c,) + (1,) * (rank - 2))],
+                                   loc=f"{op.loc}.slope" if op.loc else "", before=op)
+            op.set_operand(1, reshaped.results[0])
+        op.attrs = MappingProxyType({k: v for k, v in op.attrs.items() if k != "_channel_slope"})
+    return g
 
 
 def _typed(graph: Graph) -> Graph:
