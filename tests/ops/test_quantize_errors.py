@@ -89,3 +89,27 @@ def test_infer_raises_singa_error(case):
     types = [None if x is None else TensorType.of(x) for x in inputs]
     with pytest.raises(err, match=op):
         OPS[op].infer(types, OPS[op].attrs(attrs), [None] * len(inputs))
+
+
+@pytest.mark.parametrize("target", ["numpy", "c"])
+@pytest.mark.parametrize("op,inputs", [
+    # a per-axis scale whose length is not the axis's
+    ("DequantizeLinear", [("x", U), ("s", f32(1, 2))]),
+    # QLinearMatMul: a's scale and zero point of different shapes
+    ("QLinearMatMul", [("a", U), ("sa", f32(1, 2)), ("za", u8(3)), ("b", u8(3, 2)),
+                       ("sb", S), ("zb", Z), ("sy", S), ("zy", Z)]),
+])
+def test_mismatched_scales_in_a_model_name_the_node(op, inputs, target):
+    """Through a whole model, the error is a singa error naming the node."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from singa import sonnx
+
+    weights = [numpy_helper.from_array(np.asarray(a), n) for n, a in inputs[1:]]
+    node = helper.make_node(op, [n for n, _ in inputs], ["y"], name="quant_7")
+    x = helper.make_tensor_value_info(inputs[0][0], TensorProto.UINT8, [2, 3])
+    g = helper.make_graph([node], "q", [x], [helper.make_tensor_value_info("y", 0, None)],
+                          initializer=weights)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)])
+    with pytest.raises((ShapeError, DTypeError), match=rf"{op} \(quant_7\)"):
+        sonnx.prepare(m, "CPU", target=target).run([U])
