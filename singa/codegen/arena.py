@@ -24,8 +24,12 @@ Arenas are taken from a per-plan pool for one run and given back after it, so
 threads running one plan never share one.
 
 Segments.  A run of consecutive kernel steps whose operands all sit at fixed
-addresses (constants, the arena, views of those) does the same launches with
-the same pointers on every run.  On ``cuda`` such a segment (of two kernels or
+addresses (constants, the arena, the caller's weights, views of those) does the
+same launches with the same pointers on every run.  Weights are passed on every
+run, so a segment reading one replays only while the caller passes the very
+array it was recorded with (an identity check per weight; changes made in place
+are seen, since the kernels read through the pointer) and is recorded again
+otherwise.  On ``cuda`` such a segment (of two kernels or
 more) is captured once per arena as a CUDA graph and replayed; on ``c`` its
 calls (one or more) are recorded once as (function, pointers) and replayed
 without the launcher's per-call checks.  Views (Reshape...) of fixed arrays
@@ -153,13 +157,20 @@ def _segments(plan) -> list:
     """Maximal runs (first, stop) of steps that read and write only fixed
     addresses: generated kernels, and views (Reshape...) of fixed arrays, which
     are made once per arena; each run holds at least ``MIN_KERNELS`` kernels."""
-    fixed = {b.id for b in plan.buffers if b.kind == "const"}
+    # weights the caller passes on every run count as fixed too: a segment reading
+    # one is replayed only while the caller passes that very array (see
+    # plan.segment_params), and recorded again when it passes another
+    params = {b.id for b in plan.buffers if b.kind == "param"}
+    fixed = {b.id for b in plan.buffers if b.kind == "const"} | params
     need = MIN_KERNELS.get(plan.target, 2)
     runs, first, kernels = [], None, 0
+    plan.segment_params = {}
 
     def close(stop):
         if first is not None and kernels >= need:
             runs.append((first, stop))
+            plan.segment_params[first] = tuple(sorted(
+                {i for st in plan.steps[first:stop] for i in st.inputs if i in params}))
 
     for s in plan.steps:
         k = s.kernel
@@ -193,6 +204,7 @@ class Arena:
                 n *= d
             self.views[p.step] = self.memory[p.offset:p.offset + n].view(p.dtype).reshape(p.shape)
         self.replays: dict = {}  # segment first step -> replay
+        self.bound: dict = {}  # segment first step -> ((param buffer, array recorded), ...)
         self.fixed_views: dict = {}  # step index -> its view of fixed memory (segments)
         self.stream = None  # the CUDA stream its graphs were captured on
 

@@ -9,12 +9,17 @@ fought the OpenMP threads of the other kernels for the two cores.
 
 The scheme is the classic one (Goto; BLIS): C[M, N] += A[M, K] B[K, N] in
 blocks of ``KC`` rows of B by ``NC`` columns, each block copied ("packed") into
-``NR``-column panels that the micro-kernel streams; A is packed into ``MR``-row
-panels, one per block.  The micro-kernel keeps an MR x NR tile of C in
-registers (16 vectors of 16 floats) and adds one rank-1 update per k: two
-vector loads of B, MR broadcasts of A.  Edges are zero-padded in the packed
-panels and stored through a small tile.  Threads split the (M, N) grid into
-equal parts; a batch of small products is split by batch instead.
+``NR``-column panels that the micro-kernel streams.  A is read in place: the
+micro-kernel broadcasts its elements straight from MR rows of A (only a ragged
+last row panel is packed, zero-padded); packing A cost a scalar pass per
+product, as much as the product itself where N is small (late convolution
+layers, 1.3-1.4x faster without it).  The micro-kernel keeps an MR x NR tile of C
+in registers (16 vectors of 16 floats) and adds one rank-1 update per k: two
+vector loads of B, MR broadcasts of A; a column edge of at most 16 computes half
+the tile.  Edges are zero-padded in the packed panels and stored through a small
+tile.  Threads split the (M, N) grid into
+equal parts, preferring column parts (threads splitting rows would each pack
+the same panels of B); a batch of small products is split by batch instead.
 
 Only the host dialect has this kernel: on CUDA a MatMul is a cuBLAS call.
 """
@@ -112,6 +117,50 @@ static inline SINGA_CONTRACT void singa_gemm_tile(int kc, const float *restrict 
     for (int j = 0; j < nr; ++j) c[i * ldc + j] = first ? t[i][j] : c[i * ldc + j] + t[i][j];
 }
 
+/* the same tile with A read in place, row-major with leading dimension lda (a
+   full MR-row panel): packing A cost a scalar pass over it per product, as much
+   as the products themselves where N is small (late convolution layers) */
+static inline SINGA_CONTRACT void singa_gemm_tile_a(int kc, const float *restrict a, long long lda,
+                                     const float *restrict b, float *restrict c,
+                                     long long ldc, int first, int nr) {
+#ifdef __clang__
+#pragma clang fp contract(fast)
+#endif
+  singa_v16 c0[SINGA_MR], c1[SINGA_MR];
+  for (int i = 0; i < SINGA_MR; ++i) { c0[i] = (singa_v16){0}; c1[i] = (singa_v16){0}; }
+  if (nr <= 16) {  /* a narrow edge: half the multiply-adds */
+    for (int k = 0; k < kc; ++k) {
+      const singa_v16 b0 = *(const singa_v16 *)(b + k * SINGA_NR);
+#pragma GCC unroll 16
+      for (int i = 0; i < SINGA_MR; ++i) c0[i] += a[i * lda + k] * b0;
+    }
+  } else {
+    for (int k = 0; k < kc; ++k) {
+      const singa_v16 b0 = *(const singa_v16 *)(b + k * SINGA_NR);
+      const singa_v16 b1 = *(const singa_v16 *)(b + k * SINGA_NR + 16);
+#pragma GCC unroll 16
+      for (int i = 0; i < SINGA_MR; ++i) {
+        const float ai = a[i * lda + k];
+        c0[i] += ai * b0; c1[i] += ai * b1;
+      }
+    }
+  }
+  if (nr == SINGA_NR) {
+    for (int i = 0; i < SINGA_MR; ++i) {
+      singa_v16u *r0 = (singa_v16u *)(c + i * ldc), *r1 = (singa_v16u *)(c + i * ldc + 16);
+      if (first) { *r0 = c0[i]; *r1 = c1[i]; } else { *r0 += c0[i]; *r1 += c1[i]; }
+    }
+    return;
+  }
+  float t[SINGA_MR][SINGA_NR] __attribute__((aligned(64)));
+  for (int i = 0; i < SINGA_MR; ++i) {
+    *(singa_v16 *)t[i] = c0[i];
+    *(singa_v16 *)(t[i] + 16) = c1[i];
+  }
+  for (int i = 0; i < SINGA_MR; ++i)
+    for (int j = 0; j < nr; ++j) c[i * ldc + j] = first ? t[i][j] : c[i * ldc + j] + t[i][j];
+}
+
 /* rows [m0, m1) and columns [n0, n1) of C = A B, on this thread */
 static void singa_gemm_part(int m0, int m1, int n0, int n1, int k, const float *restrict a,
                             long long lda, const float *restrict b, long long ldb,
@@ -125,6 +174,13 @@ static void singa_gemm_part(int m0, int m1, int n0, int n1, int k, const float *
       else singa_gemm_pack_b(kc, nc, b + k0 * ldb + j0, ldb, bp);
       for (int i0 = m0; i0 < m1; i0 += SINGA_MR) {
         const int mr = m1 - i0 < SINGA_MR ? m1 - i0 : SINGA_MR;
+        if (mr == SINGA_MR) {
+          for (int j = 0; j < nc; j += SINGA_NR)
+            singa_gemm_tile_a(kc, a + i0 * lda + k0, lda, bp + (long long)j * kc,
+                              c + i0 * ldc + j0 + j, ldc, k0 == 0,
+                              nc - j < SINGA_NR ? nc - j : SINGA_NR);
+          continue;
+        }
         singa_gemm_pack_a(kc, mr, a + i0 * lda + k0, lda, ap);
         for (int j = 0; j < nc; j += SINGA_NR)
           singa_gemm_tile(kc, ap, bp + (long long)j * kc, c + i0 * ldc + j0 + j, ldc,
@@ -142,11 +198,61 @@ static _Thread_local float singa_gemm_ap[SINGA_KC * SINGA_MR] __attribute__((ali
 /* C[m, n] = A[m, k] B[k, n] (row-major, leading dimensions lda, ldb, ldc; with
    ``tb`` B is stored transposed, n x k), on up to ``threads`` threads, each
    taking an equal part of the (M, N) grid */
+/* columns [n0, n1) of C = A B for a few rows of A (m < MR: a classifier's last
+   layer, a decoder step): B streamed once, in its own layout, every row of A
+   riding along; tiles of MR rows would waste most of their multiply-adds */
+static void SINGA_CONTRACT singa_gemm_rows(int m, int n0, int n1, int k,
+                                           const float *restrict a, long long lda,
+                                           const float *restrict b, long long ldb, int tb,
+                                           float *restrict c, long long ldc) {
+  if (tb) {  /* B stored n x k: each C element a dot product of two rows */
+    for (int j = n0; j < n1; ++j) {
+      const float *bj = b + j * ldb;
+      for (int i = 0; i < m; ++i) {
+        const float *ai = a + i * lda;
+        singa_v16 acc = (singa_v16){0};
+        int q = 0;
+        for (; q + 16 <= k; q += 16)
+          acc += *(const singa_v16u *)(ai + q) * *(const singa_v16u *)(bj + q);
+        float sum = 0.f;
+        for (int l = 0; l < 16; ++l) sum += acc[l];
+        for (; q < k; ++q) sum += ai[q] * bj[q];
+        c[i * ldc + j] = sum;
+      }
+    }
+    return;
+  }
+  enum { W = 512 };  /* columns of C kept in cache while B's rows stream past */
+  for (int j0 = n0; j0 < n1; j0 += W) {
+    const int w = n1 - j0 < W ? n1 - j0 : W;
+    for (int i = 0; i < m; ++i) memset(c + i * ldc + j0, 0, sizeof(float) * w);
+    for (int q = 0; q < k; ++q) {
+      const float *bq = b + q * ldb + j0;
+      for (int i = 0; i < m; ++i) {
+        const float aiq = a[i * lda + q];
+        float *ci = c + i * ldc + j0;
+        SINGA_SIMD
+        for (int j = 0; j < w; ++j) ci[j] += aiq * bq[j];
+      }
+    }
+  }
+}
+
 static void singa_gemm(int m, int n, int k, const float *restrict a, long long lda,
                        const float *restrict b, long long ldb, int tb, float *restrict c,
                        long long ldc, int threads) {
   if (k == 0) {
     for (int i = 0; i < m; ++i) memset(c + i * ldc, 0, sizeof(float) * n);
+    return;
+  }
+  if (m < SINGA_MR) {
+    const int parts = threads < (n + 63) / 64 ? threads : (n + 63) / 64;
+#pragma omp parallel num_threads(parts) if (parts > 1)
+    {
+      const int t = omp_get_thread_num(), p = omp_get_num_threads();
+      singa_gemm_rows(m, (int)((long long)n * t / p), (int)((long long)n * (t + 1) / p), k,
+                      a, lda, b, ldb, tb, c, ldc);
+    }
     return;
   }
   const int mp = (m + SINGA_MR - 1) / SINGA_MR, np = (n + SINGA_NR - 1) / SINGA_NR;
@@ -157,7 +263,9 @@ static void singa_gemm(int m, int n, int k, const float *restrict a, long long l
     if (threads % np_ || np_ > np || threads / np_ > mp) continue;
     const long long most = (long long)((np + np_ - 1) / np_)
                            * ((mp + threads / np_ - 1) / (threads / np_));
-    if (best < 0 || most < best) { best = most; nparts = np_; mparts = threads / np_; }
+    /* on a tie the split with more column parts: threads splitting rows would each
+       pack (and read from memory) the same panels of B */
+    if (best < 0 || most <= best) { best = most; nparts = np_; mparts = threads / np_; }
   }
 #pragma omp parallel num_threads(mparts * nparts) if (mparts * nparts > 1)
   {

@@ -453,7 +453,10 @@ def _run_segments(plan, env, xp, arena, check) -> None:
             continue
         segment = steps[i:stop]
         replay = arena.replays.get(i)
+        if replay is not None and any(env[b] is not a for b, a in arena.bound[i]):
+            replay = None  # the caller passes other weight arrays: record again
         if replay is None:
+            arena.bound[i] = tuple((b, env[b]) for b in plan.segment_params.get(i, ()))
             def run(segment=segment):
                 for s in segment:
                     _step(plan, s, env, xp, views[s.index], check)

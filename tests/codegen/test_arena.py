@@ -68,6 +68,38 @@ def test_kernel_results_live_in_the_arena_and_segments_replay():
     assert "replayed segments: s" in str(plan)
 
 
+def test_segments_reading_weights_replay_while_the_same_arrays_are_passed():
+    """Weights (tensor_map) are read live: a segment of kernels reading them is
+    replayed while the rep passes the same arrays, sees changes made in place,
+    and is recorded again when an array is replaced."""
+    w1 = numpy_helper.from_array(np.eye(8, dtype=np.float32) * 0.5, "w1")
+    w2 = numpy_helper.from_array(np.ones((8, 8), np.float32) * 0.1, "w2")
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("MatMul", ["r", "w1"], ["a"]),
+             helper.make_node("Tanh", ["a"], ["t"]), helper.make_node("MatMul", ["t", "w2"], ["y"])]
+    m = _model(nodes, [helper.make_tensor_value_info("x", F, [4, 8])],
+               [helper.make_tensor_value_info("y", F, [4, 8])], [w1, w2])
+    rep = sonnx.prepare(m, target="c")
+    x = np.random.default_rng(1).standard_normal((4, 8)).astype(np.float32)
+
+    def want():
+        w = {k: t.numpy() for k, t in rep.tensor_map.items()}
+        return np.tanh(np.maximum(x, 0) @ w["w1"]) @ w["w2"]
+
+    for _ in range(2):
+        np.testing.assert_allclose(rep.run([x])[0].numpy(), want(), rtol=1e-6)
+    plan = _plan(rep)
+    first = plan.segments[0][0]
+    assert plan.segment_params[first], str(plan)  # the segment reads weights
+    arena = plan.pool._free[0]
+    replay = arena.replays[first]
+    rep.tensor_map["w2"].data[...] *= -3  # in place: the same array
+    np.testing.assert_allclose(rep.run([x])[0].numpy(), want(), rtol=1e-6)
+    assert arena.replays[first] is replay
+    rep.tensor_map["w1"].data = np.full((8, 8), 0.25, np.float32)  # another array
+    np.testing.assert_allclose(rep.run([x])[0].numpy(), want(), rtol=1e-6)
+    assert arena.replays[first] is not replay
+
+
 def test_outputs_are_never_arena_memory():
     """An output reached through a view of a kernel result (Reshape) is copied:
     the next run must not change what the caller holds."""
