@@ -161,16 +161,70 @@ static inline SINGA_CONTRACT void singa_gemm_tile_a(int kc, const float *restric
     for (int j = 0; j < nr; ++j) c[i * ldc + j] = first ? t[i][j] : c[i * ldc + j] + t[i][j];
 }
 
-/* rows [m0, m1) and columns [n0, n1) of C = A B, on this thread */
+/* a convolution's column matrix, never made: row c * KH * KW + r * KW + s, column
+   oh * OW + ow holds x[c, oh * SH - PH + r * DH, ow * SW - PW + s * DW] (0 in the
+   padding), read from the image (C x H x W) as the panels are packed */
+struct singa_conv { const float *x; int h, w, kh, kw, sh, sw, dh, dw, ph, pw, ow; };
+
+/* columns [j0, j0 + nc) of rows k0.. of the column matrix, packed as pack_b packs B:
+   each row first gathered into ``row`` by runs along output rows (contiguous in
+   the image at stride 1, so copied as such), then split into NR-column panels */
+static void singa_gemm_pack_conv(int kc, int nc, int k0, int j0, const struct singa_conv *cv,
+                                 float *restrict bp) {
+  float row[SINGA_NC + SINGA_NR] __attribute__((aligned(64)));
+  const int taps = cv->kh * cv->kw, full = nc / SINGA_NR * SINGA_NR;
+  for (int k = 0; k < kc; ++k) {
+    const int kk = k0 + k, ch = kk / taps, t = kk % taps;
+    const int dr = t / cv->kw * cv->dh - cv->ph, ds = t % cv->kw * cv->dw - cv->pw;
+    const float *plane = cv->x + (long long)ch * cv->h * cv->w;
+    int j = 0, oh = j0 / cv->ow, ow = j0 % cv->ow;
+    while (j < nc) {
+      const int run = cv->ow - ow < nc - j ? cv->ow - ow : nc - j;
+      const int ih = oh * cv->sh + dr;
+      float *dst = row + j;
+      if ((unsigned)ih >= (unsigned)cv->h) {
+        for (int q = 0; q < run; ++q) dst[q] = 0.f;
+      } else if (cv->sw == 1) {
+        const float *src = plane + (long long)ih * cv->w + ow + ds;
+        int lo = -(ow + ds), hi = cv->w - (ow + ds);  /* q in [lo, hi) lies in the row */
+        lo = lo < 0 ? 0 : lo > run ? run : lo;
+        hi = hi > run ? run : hi < lo ? lo : hi;
+        for (int q = 0; q < lo; ++q) dst[q] = 0.f;
+        for (int q = lo; q < hi; ++q) dst[q] = src[q];
+        for (int q = hi; q < run; ++q) dst[q] = 0.f;
+      } else {
+        const float *src = plane + (long long)ih * cv->w;
+        for (int q = 0; q < run; ++q) {
+          const int iw = (ow + q) * cv->sw + ds;
+          dst[q] = (unsigned)iw < (unsigned)cv->w ? src[iw] : 0.f;
+        }
+      }
+      j += run;
+      ow += run;
+      if (ow == cv->ow) { ow = 0; ++oh; }
+    }
+    for (int q = nc; q < full + SINGA_NR; ++q) row[q] = 0.f;
+    for (int p = 0; p < nc; p += SINGA_NR) {
+      float *dst = bp + (long long)p * kc + k * SINGA_NR;
+      *(singa_v16 *)dst = *(const singa_v16 *)(row + p);
+      *(singa_v16 *)(dst + 16) = *(const singa_v16 *)(row + p + 16);
+    }
+  }
+}
+
+/* rows [m0, m1) and columns [n0, n1) of C = A B, on this thread; B is the column
+   matrix of ``cv`` when that is given */
 static void singa_gemm_part(int m0, int m1, int n0, int n1, int k, const float *restrict a,
                             long long lda, const float *restrict b, long long ldb,
+                            const struct singa_conv *cv,
                             float *restrict c, long long ldc, int tb, float *restrict bp,
                             float *restrict ap) {
   for (int j0 = n0; j0 < n1; j0 += SINGA_NC) {
     const int nc = n1 - j0 < SINGA_NC ? n1 - j0 : SINGA_NC;
     for (int k0 = 0; k0 < k; k0 += SINGA_KC) {
       const int kc = k - k0 < SINGA_KC ? k - k0 : SINGA_KC;
-      if (tb) singa_gemm_pack_bt(kc, nc, b + j0 * ldb + k0, ldb, bp);
+      if (cv) singa_gemm_pack_conv(kc, nc, k0, j0, cv, bp);
+      else if (tb) singa_gemm_pack_bt(kc, nc, b + j0 * ldb + k0, ldb, bp);
       else singa_gemm_pack_b(kc, nc, b + k0 * ldb + j0, ldb, bp);
       for (int i0 = m0; i0 < m1; i0 += SINGA_MR) {
         const int mr = m1 - i0 < SINGA_MR ? m1 - i0 : SINGA_MR;
@@ -238,14 +292,15 @@ static void SINGA_CONTRACT singa_gemm_rows(int m, int n0, int n1, int k,
   }
 }
 
-static void singa_gemm(int m, int n, int k, const float *restrict a, long long lda,
-                       const float *restrict b, long long ldb, int tb, float *restrict c,
-                       long long ldc, int threads) {
+static void singa_gemm_any(int m, int n, int k, const float *restrict a, long long lda,
+                           const float *restrict b, long long ldb, int tb,
+                           const struct singa_conv *cv, float *restrict c, long long ldc,
+                           int threads) {
   if (k == 0) {
     for (int i = 0; i < m; ++i) memset(c + i * ldc, 0, sizeof(float) * n);
     return;
   }
-  if (m < SINGA_MR) {
+  if (m < SINGA_MR && !cv) {
     const int parts = threads < (n + 63) / 64 ? threads : (n + 63) / 64;
 #pragma omp parallel num_threads(parts) if (parts > 1)
     {
@@ -274,9 +329,22 @@ static void singa_gemm(int m, int n, int k, const float *restrict a, long long l
     const int m1 = (int)((long long)mp * (tm + 1) / mparts) * SINGA_MR;
     const int n0 = (int)((long long)np * tn / nparts) * SINGA_NR;
     const int n1 = (int)((long long)np * (tn + 1) / nparts) * SINGA_NR;
-    singa_gemm_part(m0, m1 < m ? m1 : m, n0, n1 < n ? n1 : n, k, a, lda, b, ldb, c, ldc,
+    singa_gemm_part(m0, m1 < m ? m1 : m, n0, n1 < n ? n1 : n, k, a, lda, b, ldb, cv, c, ldc,
                     tb, singa_gemm_bp, singa_gemm_ap);
   }
+}
+
+static void singa_gemm(int m, int n, int k, const float *restrict a, long long lda,
+                       const float *restrict b, long long ldb, int tb, float *restrict c,
+                       long long ldc, int threads) {
+  singa_gemm_any(m, n, k, a, lda, b, ldb, tb, 0, c, ldc, threads);
+}
+
+/* C[m, n] = A[m, k] cols(x), the column matrix of ``cv`` (k rows, n columns) */
+static void singa_gemm_conv(int m, int n, int k, const float *restrict a, long long lda,
+                            const struct singa_conv *cv, float *restrict c, long long ldc,
+                            int threads) {
+  singa_gemm_any(m, n, k, a, lda, 0, 0, 0, cv, c, ldc, threads);
 }
 """.replace("@SIZES@", f"enum {{ SINGA_MR = {MR}, SINGA_NR = {NR}, SINGA_KC = {KC}, "
                      f"SINGA_NC = {NC} }};")
@@ -334,6 +402,50 @@ def matmul_kernel(op, types, out):
                   "}"]
     return _kernel("matmul", op, types, out, lines,
                    f"{count} product(s) of ({m} x {k}) by ({k} x {n})", count * m * n)
+
+
+def conv_gemm_kernel(op, types, out, attrs):
+    """The host kernel of a float32 ConvGemm (``MatMul(w, Im2Col(x))``, 1-D or 2-D):
+    the GEMM packing the columns from the image, one product per image."""
+    from ..ops.im2col import im2col_geometry
+
+    tw, tx = types
+    if any(t is None or t.dtype.np.name != "float32" for t in (tw, tx, out)) \
+            or len(tx.shape) not in (3, 4) or len(tw.shape) != 2:
+        return None
+    kernel, strides, dilations, pb, outsp = im2col_geometry(tx.shape, attrs)
+    n_img, ch = tx.shape[:2]
+    sp = tuple(tx.shape[2:])
+    if len(sp) == 1:  # a 1-D convolution is a 2-D one over a single row
+        sp, kernel, strides, dilations, pb, outsp = ((1,) + sp, (1,) + tuple(kernel),
+                                                     (1,) + tuple(strides),
+                                                     (1,) + tuple(dilations), (0,) + tuple(pb),
+                                                     (1,) + tuple(outsp))
+    m, k = tw.shape
+    n = outsp[0] * outsp[1]
+    if n_img * m * n == 0 or k != ch * kernel[0] * kernel[1]:
+        return None
+    plane = ch * sp[0] * sp[1]
+    geo = ", ".join(str(int(v)) for v in (sp[0], sp[1], kernel[0], kernel[1], strides[0],
+                                          strides[1], dilations[0], dilations[1], pb[0], pb[1],
+                                          outsp[1]))
+    per = m * n * k
+    call = (f"{{ const struct singa_conv cv = {{a1 + t * {plane}LL, {geo}}}; "
+            f"singa_gemm_conv({m}, {n}, {k}, a0, {k}, &cv, y + t * {m * n}LL, {n}, %s); }}")
+    threads = "omp_get_max_threads()" if per >= PARALLEL_MIN else "1"
+    if n_img == 1:
+        lines = ["const long long t = 0;", call % threads]
+    else:
+        lines = ["const int threads = omp_get_max_threads();",
+                 f"if ({n_img} % threads == 0 || {per}LL < {PARALLEL_MIN}LL) {{",
+                 "#pragma omp parallel for schedule(static)",
+                 f"  for (long long t = 0; t < {n_img}LL; ++t) {call % 1}",
+                 "} else {",
+                 f"  for (long long t = 0; t < {n_img}LL; ++t) {call % 'threads'}",
+                 "}"]
+    return _kernel("conv_gemm", op, types, out, lines,
+                   f"{n_img} product(s) of ({m} x {k}) by the ({k} x {n}) columns of a "
+                   f"{kernel[0]}x{kernel[1]} window", n_img * m * n)
 
 
 def _kernel(base, op, types, out, lines, note, n):

@@ -35,9 +35,11 @@ def kernel_for(op, const_value, target: str | None = None):
         return elementwise.elementwise_kernel(op.name, attrs, types, out, op.loc)
     if op.name in injective.COPY_OPS:
         return injective.copy_kernel(op, attrs, types, out, const_value)
-    if op.name in ("MatMul", "Gemm"):
+    if op.name in ("MatMul", "Gemm", "ConvGemm"):
         if target != "c":
             return None
+        if op.name == "ConvGemm":
+            return gemm.conv_gemm_kernel(op, types, out, attrs)
         return (gemm.matmul_kernel(op, types, out) if op.name == "MatMul"
                 else gemm.gemm_kernel(op, types, out, attrs))
     if op.name in ("Conv", "MaxPool", "AveragePool", "Im2Col"):

@@ -84,6 +84,36 @@ def im2col_op(xp, inputs, attrs):
     return [col.reshape(n, c * prod(kernel), prod(out))]
 
 
+# ------------------------------------------------------------------ ConvGemm (internal)
+
+def _conv_gemm_infer(types, attrs, values):
+    from . import OPS
+
+    w, x = types
+    return OPS["MatMul"].infer([w, _infer([x], attrs, [None])[0]], {}, [None, None])
+
+
+def _conv_gemm_grad(xp, inputs, outputs, douts, attrs):
+    from . import OPS
+
+    w, x = inputs
+    col = im2col_op(xp, [x], attrs)[0]
+    dw, dcol = OPS["MatMul"].grad(xp, [w, col], outputs, douts, {})
+    return [dw, None if dcol is None else col2im(xp, dcol, x.shape, attrs)]
+
+
+@defop("ConvGemm", pattern=Pattern.OPAQUE, infer=_conv_gemm_infer, grad=_conv_gemm_grad,
+       since=1)
+def conv_gemm(xp, inputs, attrs):
+    """``MatMul(w, Im2Col(x))``: a convolution's product, whose host kernel packs
+    the columns straight from the image (``codegen/gemm.py``) instead of making
+    them (the ``c`` target's ``lower_conv``).  Not an ONNX op."""
+    from . import OPS
+
+    w, x = inputs
+    return OPS["MatMul"].compute(xp, [w, im2col_op(xp, [x], attrs)[0]], {})
+
+
 # ------------------------------------------------------------------ Col2Im (ONNX, opset 18)
 
 def _col2im_image(op_attrs, values, where="Col2Im"):

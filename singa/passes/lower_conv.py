@@ -8,7 +8,9 @@
     %out = Reshape(%y, [N, M, *out])
     %out = Add(%out, Reshape(%b, [M, 1, ...]))                    (with a bias)
 
-(a 1x1 window at stride 1 without pads needs no columns: ``Reshape(x, [N, C, P])``).
+(a 1x1 window at stride 1 without pads needs no columns: ``Reshape(x, [N, C, P])``;
+with ``implicit``, on the ``c`` target, a group-1 product of 32-bit floats is one
+``ConvGemm(wm, x)``, whose kernel packs the columns from the image).
 With G groups the columns are (N, G, C/G*K, P), the weight (G, M/G, C/G*K) and
 the product (N, G, M/G, P), batched over images and groups.
 On the ``c`` and ``cuda`` targets the columns are a generated kernel, the
@@ -38,8 +40,15 @@ def _static(v) -> bool:
 
 
 class LowerConv(OpRewrite):
+    """``implicit`` (the ``c`` target): a group-1 Conv's product is one ``ConvGemm``,
+    whose kernel packs the columns straight from the image: no column matrix is
+    ever made (nor chunked), and nothing reads it back."""
+
     op_name = "Conv"
     name = "lower_conv"
+
+    def __init__(self, implicit: bool = False):
+        self.implicit = implicit
 
     def rewrite(self, graph: Graph, conv: Op) -> bool:
         from ..ops import OPS
@@ -74,16 +83,19 @@ class LowerConv(OpRewrite):
                    and not any(g.pb) and not any(g.pe))
         wm = add("Reshape", [w, shape(*((g.g,) if g.g > 1 else ()), g.m // g.g, ck)])
 
+        window = {"kernel_shape": list(g.kernel), "strides": list(g.strides),
+                  "dilations": list(g.dilations), "pads": list(g.pb) + list(g.pe)}
+        implicit = self.implicit and g.g == 1 and not trivial and dt.np.itemsize == 4
+
         def product(xs, n):
             """The product for the n images of ``xs``: (n, [G,] M/G, P)."""
             lead = (n,) if g.g == 1 else (n, g.g)
+            if implicit:
+                return add("ConvGemm", [wm, xs], window)
             if trivial:
                 col = add("Reshape", [xs, shape(*lead, ck, g.p)])
             else:
-                col = add("Im2Col", [xs], {"kernel_shape": list(g.kernel),
-                                           "strides": list(g.strides),
-                                           "dilations": list(g.dilations),
-                                           "pads": list(g.pb) + list(g.pe)})
+                col = add("Im2Col", [xs], window)
                 if g.g > 1:  # group-major rows: (N, G, C/G*K, P)
                     col = add("Reshape", [col, shape(*lead, ck, g.p)])
             return add("MatMul", [wm, col])
@@ -94,7 +106,8 @@ class LowerConv(OpRewrite):
         # targets' arena assembles in place: each product is written in its
         # range of the joined result (codegen.arena), never held twice.
         per_image = g.c * g.kk * g.p * dt.np.itemsize
-        step = g.n if trivial else max(1, min(g.n, COLUMN_BYTES // max(per_image, 1)))
+        step = (g.n if trivial or implicit
+                else max(1, min(g.n, COLUMN_BYTES // max(per_image, 1))))
         names = () if b is not None else (res.name,)
         if step >= g.n:
             y = product(x, g.n)

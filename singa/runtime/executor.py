@@ -232,7 +232,7 @@ class Executor:
 
             # BatchNormalization's per-channel arithmetic folds over its (small,
             # snapshot-checked) weights; the per-element part fuses
-            ps += [LowerConv(), LowerBatchNorm(),
+            ps += [LowerConv(implicit=self.target == "c"), LowerBatchNorm(),
                    FoldConstants(fold_params=self.fold_params, small_params=SMALL_PARAMS),
                    EliminateDeadCode(), BoolToInt32()]
         if self.fuse or self.target != "numpy":

@@ -188,9 +188,14 @@ def _assembled(plan):
 
 def test_a_conv_in_batch_chunks_writes_each_chunk_where_the_result_lies(monkeypatch):
     """lower_conv splits a big batch; the chunks' products are written in their
-    ranges of one result (no second copy of it), on every run and replay."""
+    ranges of one result (no second copy of it), on every run and replay.  (The
+    columns' path, as on the cuda target and for grouped convolutions: the c
+    target packs a group-1 Conv's columns from the image, with no chunks.)"""
     import singa.passes.lower_conv as lc
 
+    explicit = lc.LowerConv.__init__
+    monkeypatch.setattr(lc.LowerConv, "__init__",
+                        lambda self, implicit=False: explicit(self, implicit=False))
     monkeypatch.setattr(lc, "COLUMN_BYTES", 2 * 3 * 9 * 16 * 4)  # two images' columns
     m = _conv_model(5)
     rep = sonnx.prepare(m, target="c")

@@ -97,3 +97,30 @@ def test_gemm_is_host_only():
     assert kernel_for(op, lambda v: None, "cuda") is None
     assert kernel_for(op, lambda v: None, "c").base == "matmul"
     assert gemm.SUPPORT.count("singa_gemm(") == 1
+
+
+CONVS = [  # x shape, w shape, attrs: the columns packed from the image
+    ((1, 3, 9, 11), (8, 3, 3, 3), dict(pads=[1, 1, 1, 1])),
+    ((2, 5, 12, 10), (13, 5, 3, 2), dict(strides=[2, 1], pads=[1, 0, 2, 1])),  # M edge
+    ((1, 40, 9, 9), (9, 40, 3, 3), dict(dilations=[2, 2], pads=[2, 2, 2, 2])),  # K > KC
+    ((1, 4, 30, 30), (16, 4, 5, 5), dict(strides=[3, 3])),  # N over NC, stride 3
+    ((3, 6, 40), (8, 6, 4), dict(strides=[2], pads=[3, 1])),  # 1-D
+    ((1, 2, 4, 4), (4, 2, 5, 5), dict(pads=[2, 2, 2, 2])),  # windows mostly in the padding
+]
+
+
+@pytest.mark.parametrize("sx,sw,attrs", CONVS)
+def test_conv_packs_its_columns_from_the_image(sx, sw, attrs):
+    """A group-1 Conv on the c target is one ConvGemm kernel (plus its bias Add),
+    matching the convolution computed by definition in float64."""
+    from tests.ops.cases_nn import ref_im2col
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(sx).astype(np.float32)
+    w = rng.standard_normal(sw).astype(np.float32)
+    y, steps = _run("Conv", [x, w], **attrs)
+    assert "conv_gemm" in steps, steps
+    window = dict(kernel_shape=list(sw[2:]), **attrs)
+    col = ref_im2col(x.astype(np.float64), **window)[0]
+    ref = (w.reshape(sw[0], -1).astype(np.float64) @ col).reshape(y.shape)
+    _close(y, ref, col.shape[1])

@@ -244,6 +244,15 @@ CASES += [
          reference=ref_im2col, id="2d_dilated"),
     Case("Im2Col", [rand(2, 3, 9)], {"kernel_shape": [4], "strides": [3], "pads": [2, 2]},
          reference=ref_im2col, id="1d"),
+    # ConvGemm = MatMul(w, Im2Col(x)), the implicit-columns product of lower_conv
+    Case("ConvGemm", [rand(4, 3 * 6), rand(2, 3, 6, 7)],
+         {"kernel_shape": [3, 2], "strides": [2, 1], "pads": [1, 0, 1, 1]},
+         reference=lambda w, x, **a: [w.astype(np.float64) @ ref_im2col(x, **a)[0]],
+         id="2d_pads_strides"),
+    Case("ConvGemm", [rand(5, 2 * 4), rand(1, 2, 7, 7)], {"kernel_shape": [2, 2],
+                                                          "dilations": [3, 2]},
+         reference=lambda w, x, **a: [w.astype(np.float64) @ ref_im2col(x, **a)[0]],
+         id="2d_dilated"),
     # ONNX Col2Im (opset 18), Im2Col's adjoint, against onnxruntime
     Case("Col2Im", [rand(2, 2 * 6, 16), np.array([5, 6]), np.array([2, 3])], {},
          grad_inputs=(0,), id="plain"),
