@@ -32,6 +32,9 @@ from .plan import Buffer, ExecutionPlan, Step
 # value, weight or cache aliases, so the plan may overwrite it in place.
 FRESH_HEADS = frozenset({"Conv", "ConvTranspose", "Gemm", "BatchNormalization", "Add", "Sub",
                          "Mul", "Sum"})
+# Heads on the numpy target only: on the kernel targets these are kernels or
+# write the arena, which a NumPy head with epilogues would replace.
+NUMPY_HEADS = FRESH_HEADS | {"MatMul", "Div", "Sigmoid", "Erf"}
 
 
 # ------------------------------------------------------------------ in-place epilogues
@@ -119,6 +122,20 @@ def _batchnorm(xp, y, pos, others, attrs):
     return y
 
 
+_true_divide = _binary("divide")
+
+
+def _div(xp, y, pos, others, attrs):
+    # integer Div truncates (ops.arith), which NumPy's divide does not do in place
+    return _true_divide(xp, y, pos, others, attrs) if y.dtype.kind == "f" else None
+
+
+def _erf(xp, y, pos, others, attrs):
+    from ..ops.elementwise import erf
+
+    return erf(xp, y, out=y)
+
+
 def _leaky_relu(xp, y, pos, others, attrs):
     # the op's x * alpha below zero (alpha rounded to y's type), in place
     xp.multiply(y, y.dtype.type(attrs["alpha"]), out=y, where=y < 0)
@@ -132,6 +149,8 @@ EPILOGUES = {
     "Add": _binary("add"),
     "Sub": _binary("subtract"),
     "Mul": _binary("multiply"),
+    "Div": _div,
+    "Erf": _erf,
     "Sum": _sum,
     "BatchNormalization": _batchnorm,
 }
@@ -156,8 +175,9 @@ def _chains(graph: Graph, outputs: set, kernels: bool = False) -> dict:
 
     chains = {}
     taken = set()
+    heads = FRESH_HEADS if kernels else NUMPY_HEADS
     for op in graph.ops:
-        if op.name not in FRESH_HEADS or id(op) in taken or not op.results:
+        if op.name not in heads or id(op) in taken or not op.results:
             continue
         if any(r.uses for r in op.results[1:]):
             continue

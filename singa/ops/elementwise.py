@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from . import _ctemplates as ct
+from ._blockwise import blockwise
 from .base import Pattern, defop, same_as
 
 _SQRT_PI = math.sqrt(math.pi)
@@ -42,34 +43,63 @@ def _zero_grad(xp, x, y, dy, attrs):
     return xp.zeros_like(x)
 
 
-def erf(xp, x):
-    """The error function, exact to ~1e-15 with only ``xp`` primitives.
+def erf(xp, x, out=None):
+    """The error function, exact to ~1e-15 with only ``xp`` primitives, in x's dtype.
 
     NumPy has no erf.  |x| < 3: the everywhere-positive series
     ``erf(x) = 2/sqrt(pi) exp(-x^2) sum_n 2^n x^(2n+1) / (2n+1)!!`` (no cancellation);
-    |x| >= 3: the continued fraction of erfc, evaluated bottom-up.
+    |x| >= 3: the continued fraction of erfc, evaluated bottom-up.  The float64
+    work runs block by block (:func:`~singa.ops._blockwise.blockwise`), so it
+    never holds float64 copies of all of x; ``out`` (x itself: in place) takes
+    the result.
     """
+    return blockwise(xp, _erf_block, x, out=out)
+
+
+def _erf_block(xp, x):
+    """erf of the elements ``x`` in float64: the series and the continued
+    fraction, in place on a few float64 arrays."""
     a = xp.abs(x.astype("float64"))
     s = xp.minimum(a, 3.0)
     x2 = s * s
+    twice = 2.0 * x2
+    t = xp.empty_like(a)
     term = s.copy()
-    acc = s.copy()
+    acc = s  # s is not read again
     for n in range(1, 50):  # at |x| = 3 term 50 is ~1e-21 of the sum
-        term = term * (2.0 * x2 / (2 * n + 1))
-        acc = acc + term
-    series = (2.0 / _SQRT_PI) * xp.exp(-x2) * acc
-    b = xp.maximum(a, 3.0)
-    frac = b.copy()
-    for k in range(60, 0, -1):
-        frac = b + (k / 2.0) / frac
-    tail = 1.0 - xp.exp(-b * b) / (_SQRT_PI * frac)
-    return (xp.sign(x) * xp.where(a < 3.0, series, tail)).astype(x.dtype)
+        xp.divide(twice, 2 * n + 1, out=t)
+        xp.multiply(term, t, out=term)
+        xp.add(acc, term, out=acc)
+    xp.negative(x2, out=t)
+    xp.exp(t, out=t)
+    xp.multiply(2.0 / _SQRT_PI, t, out=t)
+    series = xp.multiply(t, acc, out=acc)
+    near = a < 3.0
+    if not near.all():  # the continued fraction only where some |x| >= 3
+        b = xp.maximum(a, 3.0)
+        frac = b.copy()
+        for k in range(60, 0, -1):
+            xp.divide(k / 2.0, frac, out=frac)
+            xp.add(b, frac, out=frac)
+        xp.negative(b, out=t)
+        xp.multiply(t, b, out=t)
+        xp.exp(t, out=t)
+        xp.multiply(_SQRT_PI, frac, out=frac)
+        xp.divide(t, frac, out=t)
+        xp.subtract(1.0, t, out=t)
+        series = xp.where(near, series, t)
+    return xp.sign(x) * series
 
 
-def sigmoid(xp, x):
-    """1 / (1 + exp(-x)) without overflow for large |x|."""
+def sigmoid(xp, x, out=None):
+    """1 / (1 + exp(-x)) without overflow for large |x|, in x's dtype (block by
+    block: :func:`~singa.ops._blockwise.blockwise`)."""
+    return blockwise(xp, _sigmoid_block, x, out=out)
+
+
+def _sigmoid_block(xp, x):
     e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def softplus(xp, x):
@@ -332,7 +362,15 @@ def _gelu_grad(xp, x, y, dy, a):
 @_unary("Gelu", since=20, defaults={"approximate": "none"}, grad=_gelu_grad, cuda=ct.gelu)
 def _gelu(xp, x, attrs):
     """x * Phi(x); ``approximate="tanh"`` uses the tanh formula."""
-    if attrs["approximate"] == "tanh":
-        u = (x + 0.044715 * x ** 3) * _GELU_C
-        return (0.5 * x * (1 + xp.tanh(u))).astype(x.dtype)
-    return (0.5 * x * (1 + erf(xp, x / math.sqrt(2.0)))).astype(x.dtype)
+    return blockwise(xp, _gelu_tanh if attrs["approximate"] == "tanh" else _gelu_erf, x)
+
+
+def _gelu_tanh(xp, x):
+    u = (x + 0.044715 * x ** 3) * _GELU_C
+    return 0.5 * x * (1 + xp.tanh(u))
+
+
+def _gelu_erf(xp, x):
+    z = x / math.sqrt(2.0)
+    cdf = _erf_block(xp, z).astype(z.dtype)  # as erf() rounds it
+    return 0.5 * x * (1 + cdf)

@@ -5,7 +5,9 @@ the padded input covering all outputs, so Python loops over taps, never over
 pixels or the batch.  Forward reductions are separable (leading axes first,
 then the last), and the MaxPool grad routes each output's gradient to the first
 tap holding the maximum, as torch does.  Results keep the memory layout of the
-input (see conv.py), and big calls split by slices over threads (_window.py).
+input (see conv.py), and big calls split by slices over threads (_window.py),
+each slice reduced by blocks of (N, C) padded one at a time, so that no padded
+copy of the whole input is made.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 
 from ..errors import DTypeError, ShapeError
 from ..ir.types import DType, TensorType
+from ._blockwise import nc_blocks
 from ._window import (alloc_like, axis_taps, geometry, interior, is_cn, prod, same_layout,
                       spatial_of, split_run, window_params, windows)
 from .base import defop
@@ -43,11 +46,13 @@ class _PoolGeom:
     def taps(self):
         return windows(self.kernel, self.strides, self.dilations, self.out)
 
-    def pad(self, xp, x, value):
-        """x padded with ``value`` to the buffer every tap reads from."""
+    def pad(self, xp, x, value, like=None):
+        """x padded with ``value`` to the buffer every tap reads from, laid out
+        like ``like`` (default x: a block of a bigger input passes that input)."""
         if not any(self.pb) and self.padded == list(self.sp):
             return x
-        buf = alloc_like(xp, x, x.shape[:2] + tuple(self.padded), x.dtype, fill=value)
+        buf = alloc_like(xp, x if like is None else like, x.shape[:2] + tuple(self.padded),
+                         x.dtype, fill=value)
         buf[_LEAD + interior(self.pb, self.sp)] = x
         return buf
 
@@ -122,14 +127,23 @@ def _pick(axis, lo, hi):
     return (slice(None),) * axis + (slice(lo, hi),)
 
 
-def _window_reduce(xp, xpad, geo, ufunc, like):
-    """``ufunc`` (maximum, add) over every window, one axis at a time: first the
-    taps of the leading spatial axes, whose slices keep whole contiguous rows,
-    then the strided taps of the last axis on that smaller partial result;
-    ``prod(k[:-1]) + k[-1]`` passes instead of ``prod(k)``.  The result is laid
-    out like ``like`` and computed by slices on several threads."""
+# Elements of the padded input per block of a window reduction: the partial
+# result of the leading axes is made per block, so it stays this small (and in
+# cache) instead of up to the input's size next to the input and the output.
+_BLOCK = 1 << 18
+
+
+def _window_reduce(xp, x, geo, ufunc, value):
+    """``ufunc`` (maximum, add) over every window of ``x`` padded with ``value``,
+    one axis at a time: first the taps of the leading spatial axes, whose slices
+    keep whole contiguous rows, then the strided taps of the last axis on that
+    smaller partial result; ``prod(k[:-1]) + k[-1]`` passes instead of
+    ``prod(k)``.  The result is laid out like ``x`` and computed by blocks of the
+    (N, C) axes (each padded on its own, so no padded copy of all of ``x``), the
+    blocks split over several threads."""
     taps = axis_taps(geo.kernel, geo.strides, geo.dilations, geo.out)
-    y = alloc_like(xp, like, xpad.shape[:2] + tuple(geo.out), xpad.dtype)
+    y = alloc_like(xp, x, x.shape[:2] + tuple(geo.out), x.dtype)
+    padded = x.shape[:2] + tuple(geo.padded)
 
     def fold(views, out=None):
         views = list(views)
@@ -144,15 +158,17 @@ def _window_reduce(xp, xpad, geo, ufunc, like):
         return acc
 
     def run(lo, hi):
-        sel = _pick(axis, lo, hi)
-        part = xpad[sel]
-        if geo.nd > 1:
-            part = fold(part[_LEAD + tuple(t[p] for t, p in zip(taps, pos))]
-                        for pos in itertools.product(*[range(k) for k in geo.kernel[:-1]]))
-        fold((part[..., sl] for sl in taps[-1]), out=y[sel])
+        # CuPy takes the whole range: there launches cost more than memory
+        for sel in (nc_blocks(padded, axis, lo, hi, _BLOCK) if xp is np else [_pick(axis, lo, hi)]):
+            part = geo.pad(xp, x[sel], value, like=x)
+            if geo.nd > 1:
+                part = fold(part[_LEAD + tuple(t[p] for t, p in zip(taps, pos))]
+                            for pos in itertools.product(*[range(k)
+                                                           for k in geo.kernel[:-1]]))
+            fold((part[..., sl] for sl in taps[-1]), out=y[sel])
 
-    axis = _outer_axis(like)
-    split_run(xp, run, xpad.shape[axis], xpad.size)
+    axis = _outer_axis(x)
+    split_run(xp, run, x.shape[axis], prod(padded))
     return y
 
 
@@ -255,11 +271,11 @@ def maxpool(xp, inputs, attrs):
     caller sets ``attrs["_num_outputs"]`` to 2 for a node that names Indices."""
     x = inputs[0]
     geo = _PoolGeom("MaxPool", x.shape, attrs)
-    xpad = geo.pad(xp, x, _lowest(xp, x.dtype))
-    y = _window_reduce(xp, xpad, geo, xp.maximum, x)
+    lowest = _lowest(xp, x.dtype)
+    y = _window_reduce(xp, x, geo, xp.maximum, lowest)
     if int(attrs.get("_num_outputs", 1)) < 2:
         return [y]
-    arg = _argtap(xp, xpad, y, geo)
+    arg = _argtap(xp, geo.pad(xp, x, lowest), y, geo)
     return [y, _max_indices(xp, x, arg, geo, attrs.get("storage_order", 0))]
 
 
@@ -291,8 +307,7 @@ def averagepool(xp, inputs, attrs):
     """ONNX AveragePool (count_include_pad, ceil_mode, dilations)."""
     x = inputs[0]
     geo = _PoolGeom("AveragePool", x.shape, attrs)
-    xpad = geo.pad(xp, x, 0)
-    y = _window_reduce(xp, xpad, geo, xp.add, x)
+    y = _window_reduce(xp, x, geo, xp.add, 0)
     cnt = geo.counts(bool(attrs.get("count_include_pad", 0)))
     if isinstance(cnt, float):
         y *= 1.0 / cnt
@@ -326,8 +341,9 @@ def _lppool_grad(xp, inputs, outputs, douts, attrs):
 def lppool(xp, inputs, attrs):
     """ONNX LpPool: (sum over the window of |x|^p)^(1/p); padding counts as 0."""
     x = inputs[0]
-    geo, xpad, p = _lp_parts(xp, x, attrs)
-    y = _window_reduce(xp, xp.abs(xpad) ** p, geo, xp.add, x)
+    geo, p = _PoolGeom("LpPool", x.shape, attrs), float(attrs.get("p", 2))
+    # |0|^p is what the padding contributes (0 for p > 0)
+    y = _window_reduce(xp, xp.abs(x) ** p, geo, xp.add, xp.zeros((), x.dtype) ** p)
     return [(y ** (1.0 / p)).astype(x.dtype, copy=False)]
 
 
