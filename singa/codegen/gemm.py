@@ -86,20 +86,35 @@ static void singa_gemm_pack_a(int kc, int mr, const float *restrict a, long long
 #define SINGA_CONTRACT
 #endif
 
-/* C tile (mr x nr of MR x NR) = (first ? 0 : C) + A panel x B panel */
-static inline SINGA_CONTRACT void singa_gemm_tile(int kc, const float *restrict a, const float *restrict b,
-                                   float *restrict c, long long ldc, int first, int mr, int nr) {
+/* C tile (mr x nr of MR x NR) = (first ? 0 : C) + A x B panel, A's element (i, k)
+   at a[i * sa + k * sk]: read in place from row-major A (sa = lda, sk = 1; packing
+   A cost a scalar pass over it per product, as much as the products themselves
+   where N is small) or from a packed, zero-padded panel (sa = 1, sk = MR) for a
+   ragged last row panel.  A column edge of at most 16 computes half the tile. */
+static inline SINGA_CONTRACT void singa_gemm_tile(int kc, const float *restrict a, long long sa,
+                                   long long sk, const float *restrict b, float *restrict c,
+                                   long long ldc, int first, int mr, int nr) {
 #ifdef __clang__
 #pragma clang fp contract(fast)
 #endif
   singa_v16 c0[SINGA_MR], c1[SINGA_MR];
   for (int i = 0; i < SINGA_MR; ++i) { c0[i] = (singa_v16){0}; c1[i] = (singa_v16){0}; }
-  for (int k = 0; k < kc; ++k) {
-    const singa_v16 b0 = *(const singa_v16 *)(b + k * SINGA_NR);
-    const singa_v16 b1 = *(const singa_v16 *)(b + k * SINGA_NR + 16);
-    const float *ak = a + k * SINGA_MR;
+  if (nr <= 16) {
+    for (int k = 0; k < kc; ++k) {
+      const singa_v16 b0 = *(const singa_v16 *)(b + k * SINGA_NR);
 #pragma GCC unroll 16
-    for (int i = 0; i < SINGA_MR; ++i) { c0[i] += ak[i] * b0; c1[i] += ak[i] * b1; }
+      for (int i = 0; i < SINGA_MR; ++i) c0[i] += a[i * sa + k * sk] * b0;
+    }
+  } else {
+    for (int k = 0; k < kc; ++k) {
+      const singa_v16 b0 = *(const singa_v16 *)(b + k * SINGA_NR);
+      const singa_v16 b1 = *(const singa_v16 *)(b + k * SINGA_NR + 16);
+#pragma GCC unroll 16
+      for (int i = 0; i < SINGA_MR; ++i) {
+        const float ai = a[i * sa + k * sk];
+        c0[i] += ai * b0; c1[i] += ai * b1;
+      }
+    }
   }
   if (mr == SINGA_MR && nr == SINGA_NR) {
     for (int i = 0; i < SINGA_MR; ++i) {
@@ -114,50 +129,6 @@ static inline SINGA_CONTRACT void singa_gemm_tile(int kc, const float *restrict 
     *(singa_v16 *)(t[i] + 16) = c1[i];
   }
   for (int i = 0; i < mr; ++i)
-    for (int j = 0; j < nr; ++j) c[i * ldc + j] = first ? t[i][j] : c[i * ldc + j] + t[i][j];
-}
-
-/* the same tile with A read in place, row-major with leading dimension lda (a
-   full MR-row panel): packing A cost a scalar pass over it per product, as much
-   as the products themselves where N is small (late convolution layers) */
-static inline SINGA_CONTRACT void singa_gemm_tile_a(int kc, const float *restrict a, long long lda,
-                                     const float *restrict b, float *restrict c,
-                                     long long ldc, int first, int nr) {
-#ifdef __clang__
-#pragma clang fp contract(fast)
-#endif
-  singa_v16 c0[SINGA_MR], c1[SINGA_MR];
-  for (int i = 0; i < SINGA_MR; ++i) { c0[i] = (singa_v16){0}; c1[i] = (singa_v16){0}; }
-  if (nr <= 16) {  /* a narrow edge: half the multiply-adds */
-    for (int k = 0; k < kc; ++k) {
-      const singa_v16 b0 = *(const singa_v16 *)(b + k * SINGA_NR);
-#pragma GCC unroll 16
-      for (int i = 0; i < SINGA_MR; ++i) c0[i] += a[i * lda + k] * b0;
-    }
-  } else {
-    for (int k = 0; k < kc; ++k) {
-      const singa_v16 b0 = *(const singa_v16 *)(b + k * SINGA_NR);
-      const singa_v16 b1 = *(const singa_v16 *)(b + k * SINGA_NR + 16);
-#pragma GCC unroll 16
-      for (int i = 0; i < SINGA_MR; ++i) {
-        const float ai = a[i * lda + k];
-        c0[i] += ai * b0; c1[i] += ai * b1;
-      }
-    }
-  }
-  if (nr == SINGA_NR) {
-    for (int i = 0; i < SINGA_MR; ++i) {
-      singa_v16u *r0 = (singa_v16u *)(c + i * ldc), *r1 = (singa_v16u *)(c + i * ldc + 16);
-      if (first) { *r0 = c0[i]; *r1 = c1[i]; } else { *r0 += c0[i]; *r1 += c1[i]; }
-    }
-    return;
-  }
-  float t[SINGA_MR][SINGA_NR] __attribute__((aligned(64)));
-  for (int i = 0; i < SINGA_MR; ++i) {
-    *(singa_v16 *)t[i] = c0[i];
-    *(singa_v16 *)(t[i] + 16) = c1[i];
-  }
-  for (int i = 0; i < SINGA_MR; ++i)
     for (int j = 0; j < nr; ++j) c[i * ldc + j] = first ? t[i][j] : c[i * ldc + j] + t[i][j];
 }
 
@@ -230,15 +201,15 @@ static void singa_gemm_part(int m0, int m1, int n0, int n1, int k, const float *
         const int mr = m1 - i0 < SINGA_MR ? m1 - i0 : SINGA_MR;
         if (mr == SINGA_MR) {
           for (int j = 0; j < nc; j += SINGA_NR)
-            singa_gemm_tile_a(kc, a + i0 * lda + k0, lda, bp + (long long)j * kc,
-                              c + i0 * ldc + j0 + j, ldc, k0 == 0,
-                              nc - j < SINGA_NR ? nc - j : SINGA_NR);
+            singa_gemm_tile(kc, a + i0 * lda + k0, lda, 1, bp + (long long)j * kc,
+                            c + i0 * ldc + j0 + j, ldc, k0 == 0, SINGA_MR,
+                            nc - j < SINGA_NR ? nc - j : SINGA_NR);
           continue;
         }
         singa_gemm_pack_a(kc, mr, a + i0 * lda + k0, lda, ap);
         for (int j = 0; j < nc; j += SINGA_NR)
-          singa_gemm_tile(kc, ap, bp + (long long)j * kc, c + i0 * ldc + j0 + j, ldc,
-                          k0 == 0, mr, nc - j < SINGA_NR ? nc - j : SINGA_NR);
+          singa_gemm_tile(kc, ap, 1, SINGA_MR, bp + (long long)j * kc, c + i0 * ldc + j0 + j,
+                          ldc, k0 == 0, mr, nc - j < SINGA_NR ? nc - j : SINGA_NR);
       }
     }
   }
