@@ -26,10 +26,11 @@ threads running one plan never share one.
 Segments.  A run of consecutive kernel steps whose operands all sit at fixed
 addresses (constants, the arena, the caller's weights, views of those) does the
 same launches with the same pointers on every run.  Weights are passed on every
-run, so a segment reading one replays only while the caller passes the very
-array it was recorded with (an identity check per weight; changes made in place
-are seen, since the kernels read through the pointer) and is recorded again
-otherwise.  On ``cuda`` such a segment (of two kernels or
+run, so a segment reading one, directly or through a view, replays only while
+the caller passes the very array it was recorded with (an identity check per
+weight; changes made in place are seen, since the kernels read through the
+pointer) and is recorded again otherwise; with a strided weight (which the
+launcher copies on every call) the segment runs step by step.  On ``cuda`` such a segment (of two kernels or
 more) is captured once per arena as a CUDA graph and replayed; on ``c`` its
 calls (one or more) are recorded once as (function, pointers) and replayed
 without the launcher's per-call checks.  Views (Reshape...) of fixed arrays
@@ -162,6 +163,9 @@ def _segments(plan) -> list:
     # plan.segment_params), and recorded again when it passes another
     params = {b.id for b in plan.buffers if b.kind == "param"}
     fixed = {b.id for b in plan.buffers if b.kind == "const"} | params
+    # the weights a buffer's memory belongs to: a weight's own, and a view's (a
+    # Reshape of a weight, made outside the segment that reads it)
+    origin = {p: {p} for p in params}
     need = MIN_KERNELS.get(plan.target, 2)
     runs, first, kernels = [], None, 0
     plan.segment_params = {}
@@ -169,8 +173,8 @@ def _segments(plan) -> list:
     def close(stop):
         if first is not None and kernels >= need:
             runs.append((first, stop))
-            plan.segment_params[first] = tuple(sorted(
-                {i for st in plan.steps[first:stop] for i in st.inputs if i in params}))
+            plan.segment_params[first] = tuple(sorted(set().union(
+                *(origin.get(i, ()) for st in plan.steps[first:stop] for i in st.inputs))))
 
     for s in plan.steps:
         k = s.kernel
@@ -180,6 +184,9 @@ def _segments(plan) -> list:
             k is not None and k.inplace is not None and s.inputs[k.inputs[k.inplace]] in fixed)
         if placed:  # its result has a fixed address, whatever its operands
             fixed.update(o for o in s.outputs if o is not None)
+        if view:
+            src = set().union(*(origin.get(i, ()) for i in s.inputs))
+            origin.update((o, src) for o in s.outputs if o is not None and src)
         # only generated kernels replay (a library call is not recorded)
         if placed and ins_fixed and (k is not None or view):
             first = s.index if first is None else first

@@ -456,7 +456,16 @@ def _run_segments(plan, env, xp, arena, check) -> None:
         if replay is not None and any(env[b] is not a for b, a in arena.bound[i]):
             replay = None  # the caller passes other weight arrays: record again
         if replay is None:
-            arena.bound[i] = tuple((b, env[b]) for b in plan.segment_params.get(i, ()))
+            bound = tuple((b, env[b]) for b in plan.segment_params.get(i, ()))
+            if not all(a.flags.c_contiguous for _, a in bound):
+                # a strided weight is copied by the launcher on every call: a
+                # recording would keep the pointer of a copy that is freed
+                for s in segment:
+                    _step(plan, s, env, xp, views[s.index], check)
+                i = stop
+                continue
+            arena.bound[i] = bound
+
             def run(segment=segment):
                 for s in segment:
                     _step(plan, s, env, xp, views[s.index], check)

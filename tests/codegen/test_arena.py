@@ -100,6 +100,37 @@ def test_segments_reading_weights_replay_while_the_same_arrays_are_passed():
     assert arena.replays[first] is not replay
 
 
+def test_a_weight_read_through_a_view_made_outside_the_segment_is_checked_too():
+    """Reshape(W) runs before the segment that reads it (a step reading the input
+    comes between): the segment still depends on W's array; a strided W (which
+    the launcher copies on every call) is never recorded."""
+    w = numpy_helper.from_array(np.arange(64, dtype=np.float32).reshape(2, 32) / 64, "w")
+    shape = numpy_helper.from_array(np.array([8, 8], np.int64), "shape")
+    nodes = [helper.make_node("Reshape", ["w", "shape"], ["w2"]),
+             helper.make_node("Relu", ["x"], ["r"]),
+             helper.make_node("MatMul", ["r", "w2"], ["a"]), helper.make_node("Tanh", ["a"], ["y"])]
+    m = _model(nodes, [helper.make_tensor_value_info("x", F, [4, 8])],
+               [helper.make_tensor_value_info("y", F, [4, 8])], [w, shape])
+    rep = sonnx.prepare(m, target="c")
+    x = np.random.default_rng(2).standard_normal((4, 8)).astype(np.float32)
+
+    def want():
+        return np.tanh(np.maximum(x, 0) @ rep.tensor_map["w"].numpy().reshape(8, 8))
+
+    for _ in range(2):
+        np.testing.assert_allclose(rep.run([x])[0].numpy(), want(), rtol=1e-6)
+    plan = _plan(rep)
+    (first, _), = plan.segments
+    assert plan.segment_params[first], str(plan)
+    rep.tensor_map["w"].data = np.linspace(-1, 1, 64, dtype=np.float32).reshape(2, 32)
+    for _ in range(2):
+        np.testing.assert_allclose(rep.run([x])[0].numpy(), want(), rtol=1e-6)
+    strided = np.linspace(1, -1, 128, dtype=np.float32).reshape(2, 64)[:, ::2]
+    rep.tensor_map["w"].data = strided
+    for _ in range(3):
+        np.testing.assert_allclose(rep.run([x])[0].numpy(), want(), rtol=1e-6)
+
+
 def test_outputs_are_never_arena_memory():
     """An output reached through a view of a kernel result (Reshape) is copied:
     the next run must not change what the caller holds."""
