@@ -27,6 +27,7 @@ import numpy as np
 from .frontends import step_record as _step_record
 from .errors import DeviceError, GradError, OpError, ShapeError, SingaError
 from .ops import OPS
+from .runtime import eager_kernels as _eager
 from .tensor import Tensor
 
 class _Mode(threading.local):
@@ -128,8 +129,10 @@ def apply(op_name: str, inputs, attrs: dict | None = None, name: str | None = No
             raise DeviceError(f"{op_name}: operands on {dev} and {t.device}; move them with to_device")
     arrays = [None if t is None else t.data for t in tensors]
     full = opdef.attrs(attrs)
+    # compiled host kernels where they pay (singa.runtime.eager_kernels), else NumPy
+    compute = (_eager.enabled(dev) and _eager.forward(opdef, full, arrays)) or opdef.compute
     # --- begin profiler hook (singa.profiling; SetVerbosity > 0 times compute) ---
-    compute = dev.profiler.timed(op_name, opdef.compute)
+    compute = dev.profiler.timed(op_name, compute)
     # --- end profiler hook ---
     try:
         outs = compute(dev.xp, arrays, full)
@@ -217,6 +220,7 @@ def backward(y: Tensor, dy=None):
     if missing:
         raise GradError("no gradient defined for: " + ", ".join(sorted(set(missing))))
 
+    fast = _eager.enabled(y.device)
     grads = {(id(y.creator), y._out_index): dy}
     leaf_grads = {}
     ready = [y.creator]
@@ -227,8 +231,10 @@ def backward(y: Tensor, dy=None):
             g = grads.pop((id(node), k), None)
             douts.append(g if g is not None or o is None else xp.zeros_like(o))
         # ``_need_grads`` lets a rule skip work nobody wants (a first conv's dX).
-        attrs = dict(node.attrs, _need_grads=tuple(node.needs))
-        dxs = node.opdef.grad(xp, node.in_arrays, node.out_arrays, douts, attrs)
+        dxs = fast and _eager.gradient(node, douts)
+        if not dxs:
+            attrs = dict(node.attrs, _need_grads=tuple(node.needs))
+            dxs = node.opdef.grad(xp, node.in_arrays, node.out_arrays, douts, attrs)
         for t, need, g in zip(node.inputs, node.needs, dxs):
             if not need:
                 continue

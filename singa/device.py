@@ -37,6 +37,9 @@ class Device:
 
     kind = "cpu"
     _lang = kCpp
+    # eager ops through compiled host kernels where they pay (see
+    # singa.runtime.eager_kernels); False keeps every eager op in NumPy
+    eager_kernels = True
 
     def __init__(self, device_id: int = -1):
         self.xp = np

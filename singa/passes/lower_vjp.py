@@ -89,6 +89,10 @@ def _matmul(b: _Builder, ins, outs, douts, needs, attrs):
         if needs[1]:
             dw = b.op("MatMul", [b.transpose(x, (1, 0)), dy])
         return [dx, dw]
+    if len(xs) == len(ws) >= 3 and xs[:-2] == ws[:-2]:  # a batch of products (attention)
+        swap = list(range(len(xs) - 2)) + [len(xs) - 1, len(xs) - 2]
+        return [b.op("MatMul", [dy, b.transpose(w, swap)]) if needs[0] else None,
+                b.op("MatMul", [b.transpose(x, swap), dy]) if needs[1] else None]
     return None
 
 

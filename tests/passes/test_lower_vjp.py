@@ -51,6 +51,12 @@ CASES = {
           %dw, %dcol = VJP(%w, %col, %y, %dy) {grad_arity=[2,1], grad_needs=[1,1], grad_of="MatMul"} : f32[6,12], f32[2,12,9]
           return %dw, %dcol
         }''', [R(6, 12), R(2, 12, 9), R(2, 6, 9)]),
+    "matmul_batched": ('''
+        graph @g(%q: f32[2,3,4,5], %k: f32[2,3,5,6], %dy: f32[2,3,4,6]) -> (f32[2,3,4,5], f32[2,3,5,6]) {
+          %y = MatMul(%q, %k) : f32[2,3,4,6]
+          %dq, %dk = VJP(%q, %k, %y, %dy) {grad_arity=[2,1], grad_needs=[1,1], grad_of="MatMul"} : f32[2,3,4,5], f32[2,3,5,6]
+          return %dq, %dk
+        }''', [R(2, 3, 4, 5), R(2, 3, 5, 6), R(2, 3, 4, 6)]),
     "matmul_weight_only": ('''
         graph @g(%x: f32[4,3], %w: f32[3,5], %dy: f32[4,5]) -> (f32[3,5]) {
           %y = MatMul(%x, %w) : f32[4,5]
@@ -107,9 +113,9 @@ def test_every_rule_is_tested():
 
 def test_a_form_without_rule_stays_a_vjp():
     text = '''
-        graph @g(%x: f32[2,3,4], %w: f32[2,4,5], %dy: f32[2,3,5]) -> (f32[2,4,5]) {
+        graph @g(%x: f32[2,3,4], %w: f32[1,4,5], %dy: f32[2,3,5]) -> (f32[1,4,5]) {
           %y = MatMul(%x, %w) : f32[2,3,5]
-          %dw = VJP(%x, %w, %y, %dy) {grad_arity=[2,1], grad_needs=[0,1], grad_of="MatMul"} : f32[2,4,5]
+          %dw = VJP(%x, %w, %y, %dy) {grad_arity=[2,1], grad_needs=[0,1], grad_of="MatMul"} : f32[1,4,5]
           return %dw
         }
     '''
