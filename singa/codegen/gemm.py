@@ -358,19 +358,7 @@ def matmul_kernel(op, types, out):
     per = m * n * k
     call = (f"singa_gemm({m}, {n}, {k}, a0 + t * {step_a}LL, {k}, a1 + t * {step_b}LL, {n}, 0, "
             f"y + t * {m * n}LL, {n}, %s);")
-    if count == 1:
-        threads = "omp_get_max_threads()" if per >= PARALLEL_MIN else "1"
-        lines += ["const long long t = 0;", call % threads]
-    else:
-        # products split over threads whole when they share out evenly or are small
-        lines += ["const int threads = omp_get_max_threads();",
-                  f"if ({count} % threads == 0 || {count} >= 4 * threads || "
-                  f"{per}LL < {PARALLEL_MIN}LL) {{",
-                  "#pragma omp parallel for schedule(static)",
-                  f"  for (long long t = 0; t < {count}LL; ++t) {call % 1}",
-                  "} else {",
-                  f"  for (long long t = 0; t < {count}LL; ++t) {call % 'threads'}",
-                  "}"]
+    lines += _over_products(count, per, call)
     return _kernel("matmul", op, types, out, lines,
                    f"{count} product(s) of ({m} x {k}) by ({k} x {n})", count * m * n)
 
@@ -403,20 +391,27 @@ def conv_gemm_kernel(op, types, out, attrs):
     per = m * n * k
     call = (f"{{ const struct singa_conv cv = {{a1 + t * {plane}LL, {geo}}}; "
             f"singa_gemm_conv({m}, {n}, {k}, a0, {k}, &cv, y + t * {m * n}LL, {n}, %s); }}")
-    threads = "omp_get_max_threads()" if per >= PARALLEL_MIN else "1"
-    if n_img == 1:
-        lines = ["const long long t = 0;", call % threads]
-    else:
-        lines = ["const int threads = omp_get_max_threads();",
-                 f"if ({n_img} % threads == 0 || {per}LL < {PARALLEL_MIN}LL) {{",
-                 "#pragma omp parallel for schedule(static)",
-                 f"  for (long long t = 0; t < {n_img}LL; ++t) {call % 1}",
-                 "} else {",
-                 f"  for (long long t = 0; t < {n_img}LL; ++t) {call % 'threads'}",
-                 "}"]
-    return _kernel("conv_gemm", op, types, out, lines,
+    return _kernel("conv_gemm", op, types, out, _over_products(n_img, per, call),
                    f"{n_img} product(s) of ({m} x {k}) by the ({k} x {n}) columns of a "
                    f"{kernel[0]}x{kernel[1]} window", n_img * m * n)
+
+
+def _over_products(count: int, per: int, call: str) -> list[str]:
+    """C lines making ``count`` products (``call % threads``, product ``t``) of
+    ``per`` multiply-adds each: one product over the threads, or several split over
+    them whole where they share out evenly or are small, else one after another,
+    each over the threads."""
+    if count == 1:
+        return ["const long long t = 0;",
+                call % ("omp_get_max_threads()" if per >= PARALLEL_MIN else "1")]
+    return ["const int threads = omp_get_max_threads();",
+            f"if ({count} % threads == 0 || {count} >= 4 * threads || "
+            f"{per}LL < {PARALLEL_MIN}LL) {{",
+            "#pragma omp parallel for schedule(static)",
+            f"  for (long long t = 0; t < {count}LL; ++t) {call % 1}",
+            "} else {",
+            f"  for (long long t = 0; t < {count}LL; ++t) {call % 'threads'}",
+            "}"]
 
 
 def _kernel(base, op, types, out, lines, note, n):

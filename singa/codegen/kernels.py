@@ -77,7 +77,7 @@ def launcher(kernel, call):
     def compute(xp, args, attrs, out=None):
         ins = []
         for p, dt in zip(positions, want):
-            a = _contiguous(xp, args[p])
+            a = contiguous(xp, args[p])
             if a.dtype != dt:
                 raise OpError(f"kernel {kernel.name}: operand {p} is {a.dtype}, compiled "
                               f"for {dt}")
@@ -106,7 +106,8 @@ def cuda_caller(fn, n: int, block: int = 256, max_blocks: int = 4096):
     return call
 
 
-def _contiguous(xp, a):
+def contiguous(xp, a):
+    """``a`` as a C-contiguous array of its own shape (a 0-d array stays 0-d)."""
     # not ascontiguousarray: it turns a 0-d array into shape (1,)
     a = xp.asarray(a)
     return a if a.flags.c_contiguous else xp.ascontiguousarray(a).reshape(a.shape)

@@ -55,6 +55,11 @@ def _check_type(t, arr, bindings: dict, what: str, exc=IRError) -> None:
                           f"{bindings[d]} elsewhere (declared {format_type(t)})")
 
 
+def region_runner(check_types: bool = True):
+    """The ``runner`` of :func:`singa.ir.regions.run_attrs` that evaluates bodies here."""
+    return lambda body, what: (lambda arrays: interpret(body, arrays, check_types))
+
+
 def interpret(graph: Graph, inputs, check_types: bool = True,
               return_env: bool = False):
     """Evaluate ``graph`` on ``inputs`` (a list, or a dict by input name).
@@ -92,8 +97,7 @@ def interpret(graph: Graph, inputs, check_types: bool = True,
         xs = [None if v is None else env[v] for v in op.operands]
         where = f"{op.name} ({op.loc})" if op.loc else op.name
         try:
-            attrs = run_attrs(op, op.attrs, lambda body, what: (
-                lambda arrays: interpret(body, arrays, check_types)))
+            attrs = run_attrs(op, op.attrs, region_runner(check_types))
             outs = opdef.run(np, xs, attrs)
         except SingaError as e:
             if not op.loc and str(e).startswith(op.name):

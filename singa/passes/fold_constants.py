@@ -139,10 +139,9 @@ class FoldConstants(Pass):
 
     @staticmethod
     def _compute(op: Op, opdef, args) -> list:
-        from ..ir.interpret import interpret
+        from ..ir.interpret import region_runner
 
-        attrs = run_attrs(op, op.attrs, lambda body, what: (
-            lambda arrays: interpret(body, arrays)))
+        attrs = run_attrs(op, op.attrs, region_runner())
         try:
             outs = opdef.run(np, args, attrs)
         except SingaError as e:

@@ -171,14 +171,12 @@ def _lookup(key, build):
     return plan
 
 
-def _contiguous(a):
-    return a if a is None or a.flags.c_contiguous else np.ascontiguousarray(a).reshape(a.shape)
-
-
 def _run(runner, inputs):
     """Outputs of a plan's ``runner`` on ``inputs``, made contiguous once here
     rather than by each kernel launcher reading them."""
-    return runner([_contiguous(a) for a in inputs])
+    from ..codegen.kernels import contiguous
+
+    return runner([None if a is None else contiguous(np, a) for a in inputs])
 
 
 def _runner(plan):
@@ -232,27 +230,15 @@ def _ir_attrs(attrs) -> dict:
     return {k: v for k, v in attrs.items() if not k.startswith("_")}
 
 
-def _pipeline(backward: bool):
-    from ..passes import (BoolToInt32, EliminateDeadCode, FoldConstants, InferShapes,
-                          LowerConv, PlanMemory)
-    from ..passes.fuse import Fuse
-    from ..passes.lower_vjp import LowerVJP
-
-    ps = [InferShapes(), LowerConv()]
-    if backward:
-        ps.append(LowerVJP())
-    return ps + [FoldConstants(), EliminateDeadCode(), BoolToInt32(), Fuse(), InferShapes(),
-                 PlanMemory()]
-
-
 def _plan(g):
     """``g`` optimised and lowered for the host kernels; None unless every op
     that does real work became a kernel (a plan of NumPy steps gains nothing)."""
     from ..codegen.cpu import VIEW_OPS, lower
     from ..device import get_default_device
     from ..passes import PassManager
+    from .train_step import training_passes
 
-    PassManager(_pipeline(any(op.name == "VJP" for op in g.ops)), verify=False).run(g)
+    PassManager(training_passes("c"), verify=False).run(g)
     if any(op.name == "VJP" for op in g.ops):
         return None  # a gradient rule lower_vjp does not know: the table's rule is as fast
     plan = lower(g, get_default_device(), target="c")
