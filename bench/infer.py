@@ -117,21 +117,26 @@ def inputs_for(m: onnx.ModelProto, batch: int, seed: int = 0) -> dict:
     return feeds
 
 
-def alternate(fns, runs: int, block: int = 3) -> list:
-    """Median seconds of each of ``fns``, taking turns: each turn runs one function
-    once untimed, then ``block`` timed runs, until each has ``runs`` timings.
+def alternate(fns, runs: int, block: int = 3, settle: float = 0.1) -> list:
+    """Median seconds of each of ``fns``, taking turns: each turn waits ``settle``
+    seconds, runs its function once untimed, then ``block`` timed runs, until each
+    has ``runs`` timings.
 
-    The untimed run absorbs what the other runtime left behind: both keep
-    worker threads spinning for a while after a run (onnxruntime's intra-op pool,
-    OpenBLAS), and on a small machine the first run after a switch shares its
-    cores with them.  ``block=1`` with no untimed run is plain alternation
-    (``--block 0``)."""
+    The pause and the untimed run absorb what the other runtime left behind: both
+    keep worker threads spinning after a run (onnxruntime's intra-op pool for about
+    20 ms on this machine, OpenMP's for tens of microseconds), and on a small
+    machine a run that starts while they spin shares its cores with them (measured
+    on SqueezeNet: singa 2.3x slower right after an onnxruntime run, onnxruntime
+    1.4x slower right after a singa run).  The untimed run after the pause brings
+    caches and clocks back up.  ``block=0`` is plain alternation: no pause, no
+    untimed run, one timed run per turn."""
     for fn in fns:
         fn()
     ts = [[] for _ in fns]
     while len(ts[0]) < runs:
         for k, fn in enumerate(fns):
             if block:
+                time.sleep(settle)
                 fn()
             for _ in range(max(block, 1)):
                 t0 = time.perf_counter()
