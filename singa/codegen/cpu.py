@@ -240,6 +240,50 @@ def _view(shape):
     return compute
 
 
+PRODUCTS = frozenset({"MatMul", "ConvGemm", "Gemm"})
+
+
+def _product_epilogues(graph: Graph, outputs: set, taken: set) -> dict:
+    """Elementwise kernels that run inside the matrix product before them
+    (:mod:`.epilogue`, target c): id(elementwise op) -> (fused kernel, the
+    product op, the elementwise operand positions of the kernel's extra inputs,
+    the ops it absorbs).  The product's result reaches the elementwise op alone,
+    directly or through static views (a convolution's Reshape), and is as big
+    as the elementwise result (no broadcast of it)."""
+    from ..ops import OPS
+    from .epilogue import fuse
+    from .kernels import kernel_for
+
+    found = {}
+    for op in graph.ops:
+        if op.name not in PRODUCTS or id(op) in taken or len(op.results) != 1:
+            continue
+        v, views = op.results[0], []
+        while v not in outputs and len(v.uses) == 1:
+            user = v.uses[0][0]
+            if not isinstance(user, Op) or user.name not in VIEW_OPS \
+                    or user.operands[0] is not v or id(user) in taken \
+                    or user.results[0].type is None or not user.results[0].type.is_static:
+                break
+            views.append(user)
+            v = user.results[0]
+        if v in outputs or len(v.uses) != 1:
+            continue
+        user, position = v.uses[0]
+        if not isinstance(user, Op) or id(user) in taken or len(user.results) != 1 \
+                or (user.name != "FusedElementwise" and OPS[user.name].cuda is None) \
+                or sum(1 for o in user.operands if o is v) != 1 \
+                or not all(t is not None and t.is_static for t in (v.type, user.results[0].type)) \
+                or tuple(v.type.shape) != tuple(user.results[0].type.shape):
+            continue
+        gk = kernel_for(op, _plan_time_value, "c")
+        ek = kernel_for(user, _plan_time_value, "c")
+        made = None if gk is None or ek is None else fuse(gk, ek, position)
+        if made is not None:
+            found[id(user)] = (made[0], op, made[1], [op] + views)
+    return found
+
+
 def _plan_time_value(v: Value):
     """The value kernels may bake in: constants, and integer weights (shape and
     axes tensors), whose change the executor notices and rebuilds the plan for."""
@@ -312,6 +356,9 @@ def lower(graph: Graph, device, live_params=(), collect_all: bool = False,
     chains = {} if collect_all or not fuse_epilogues else _chains(graph, outputs,
                                                                   target != "numpy")
     fresh: set = set()  # values in arrays their step allocated (kernel or FRESH_HEADS result)
+    taken = {id(o) for c in chains.values() for o in c} | {id(h) for h in chains}
+    fused_products = ({} if target != "c" or collect_all or not fuse_epilogues
+                      else _product_epilogues(graph, outputs, taken))
     # A fused group runs at its last op: head -> tail, and tail -> its group.
     groups = {}
     absorbed = set()
@@ -320,6 +367,8 @@ def lower(graph: Graph, device, live_params=(), collect_all: bool = False,
         if chain:
             groups[id(chain[-1])] = [op] + chain
             absorbed.update(id(o) for o in [op] + chain[:-1])
+    for _, _, _, ops in fused_products.values():
+        absorbed.update(id(o) for o in ops)
 
     last_use: dict[int, int] = {}
 
@@ -346,7 +395,16 @@ def lower(graph: Graph, device, live_params=(), collect_all: bool = False,
             continue
         k = len(plan.steps)
         group = groups.get(id(op))
-        if group is None:
+        if id(op) in fused_products:
+            kernel, product, positions, _ = fused_products[id(op)]
+            ins = operand_ids(product) + [ids[op.operands[p]] for p in positions]
+            out = add(op.results[0], "temp")
+            plan.steps.append(Step(k, f"{product.name}+{op.name}",
+                                   ", ".join(o.loc for o in (product, op) if o.loc), None, {},
+                                   tuple(ins), (out,), kernel=kernel))
+            kernel_steps.append(plan.steps[-1])
+            fresh.add(op.results[0])
+        elif group is None:
             ins = operand_ids(op)
             attrs = run_attrs(op, opdef.attrs(op.attrs), region_runner(device, target))
             if opdef.num_outputs != 1 and "_num_outputs" not in attrs:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 
+from .epilogue import NO_EPILOGUE
 from .render import Kernel, Param
 
 MR, NR, KC, NC = 8, 32, 256, 256
@@ -42,6 +43,15 @@ SUPPORT = r"""
 typedef float singa_v16 __attribute__((vector_size(64)));
 typedef float singa_v16u __attribute__((vector_size(64), aligned(4)));
 @SIZES@
+
+/* an elementwise chain applied to finished parts of C while they are in this
+   thread's cache (bias, activation, residual after a product): ``run`` takes
+   the flat positions [lo, hi) of ``y``, the kernel's result */
+struct singa_ep {
+  void (*run)(const struct singa_ep *, long long lo, long long hi);
+  float *y;
+  const void *const *args;
+};
 
 /* rows k0.. of B's columns [j0, j0 + nc) as NR-column panels, k-major, the
    last one zero-padded: row by row, so B is read along its rows */
@@ -213,7 +223,7 @@ static void singa_gemm_part(int m0, int m1, int n0, int n1, int k, const float *
                             long long lda, const float *restrict b, long long ldb,
                             const struct singa_conv *cv,
                             float *restrict c, long long ldc, int tb, float *restrict bp,
-                            float *restrict ap) {
+                            float *restrict ap, const struct singa_ep *ep) {
   for (int j0 = n0; j0 < n1; j0 += SINGA_NC) {
     const int nc = n1 - j0 < SINGA_NC ? n1 - j0 : SINGA_NC;
     for (int k0 = 0; k0 < k; k0 += SINGA_KC) {
@@ -236,6 +246,11 @@ static void singa_gemm_part(int m0, int m1, int n0, int n1, int k, const float *
                           ldc, k0 == 0, mr, nc - j < SINGA_NR ? nc - j : SINGA_NR);
       }
     }
+    if (ep)  /* these columns of C are final */
+      for (int i = m0; i < m1; ++i) {
+        const long long lo = (c + i * ldc + j0) - ep->y;
+        ep->run(ep, lo, lo + nc);
+      }
   }
 }
 
@@ -303,12 +318,23 @@ static void SINGA_CONTRACT singa_gemm_rows(int m, int n0, int n1, int k,
   }
 }
 
+/* the epilogue over rows [m0, m1), columns [n0, n1) of C */
+static void singa_gemm_ep_rows(const struct singa_ep *ep, float *c, long long ldc, int m0,
+                               int m1, int n0, int n1) {
+  if (ep)
+    for (int i = m0; i < m1; ++i) {
+      const long long lo = (c + i * ldc + n0) - ep->y;
+      ep->run(ep, lo, lo + (n1 - n0));
+    }
+}
+
 static void singa_gemm_any(int m, int n, int k, const float *restrict a, long long lda,
                            const float *restrict b, long long ldb, int tb,
                            const struct singa_conv *cv, float *restrict c, long long ldc,
-                           int threads) {
+                           int threads, const struct singa_ep *ep) {
   if (k == 0) {
     for (int i = 0; i < m; ++i) memset(c + i * ldc, 0, sizeof(float) * n);
+    singa_gemm_ep_rows(ep, c, ldc, 0, m, 0, n);
     return;
   }
   if (m < SINGA_MR && !cv) {
@@ -316,8 +342,9 @@ static void singa_gemm_any(int m, int n, int k, const float *restrict a, long lo
 #pragma omp parallel num_threads(parts) if (parts > 1)
     {
       const int t = omp_get_thread_num(), p = omp_get_num_threads();
-      singa_gemm_rows(m, (int)((long long)n * t / p), (int)((long long)n * (t + 1) / p), k,
-                      a, lda, b, ldb, tb, c, ldc);
+      const int n0 = (int)((long long)n * t / p), n1 = (int)((long long)n * (t + 1) / p);
+      singa_gemm_rows(m, n0, n1, k, a, lda, b, ldb, tb, c, ldc);
+      singa_gemm_ep_rows(ep, c, ldc, 0, m, n0, n1);
     }
     return;
   }
@@ -345,21 +372,21 @@ static void singa_gemm_any(int m, int n, int k, const float *restrict a, long lo
     const int n1 = (int)((long long)np * (tn + 1) / nparts) * SINGA_NR;
     float *bp = singa_gemm_buffers();
     singa_gemm_part(m0, m1 < m ? m1 : m, n0, n1 < n ? n1 : n, k, a, lda, b, ldb, cv, c, ldc,
-                    tb, bp, bp + SINGA_KC * SINGA_NC);
+                    tb, bp, bp + SINGA_KC * SINGA_NC, ep);
   }
 }
 
 static void singa_gemm(int m, int n, int k, const float *restrict a, long long lda,
                        const float *restrict b, long long ldb, int tb, float *restrict c,
-                       long long ldc, int threads) {
-  singa_gemm_any(m, n, k, a, lda, b, ldb, tb, 0, c, ldc, threads);
+                       long long ldc, int threads, const struct singa_ep *ep) {
+  singa_gemm_any(m, n, k, a, lda, b, ldb, tb, 0, c, ldc, threads, ep);
 }
 
 /* C[m, n] = A[m, k] cols(x), the column matrix of ``cv`` (k rows, n columns) */
 static void singa_gemm_conv(int m, int n, int k, const float *restrict a, long long lda,
                             const struct singa_conv *cv, float *restrict c, long long ldc,
-                            int threads) {
-  singa_gemm_any(m, n, k, a, lda, 0, 0, 0, cv, c, ldc, threads);
+                            int threads, const struct singa_ep *ep) {
+  singa_gemm_any(m, n, k, a, lda, 0, 0, 0, cv, c, ldc, threads, ep);
 }
 """.replace("@SIZES@", f"enum {{ SINGA_MR = {MR}, SINGA_NR = {NR}, SINGA_KC = {KC}, "
                      f"SINGA_NC = {NC} }};")
@@ -401,7 +428,7 @@ def matmul_kernel(op, types, out):
     step_b = k * n if kb == "all" else 0
     per = m * n * k
     call = (f"singa_gemm({m}, {n}, {k}, a0 + t * {step_a}LL, {k}, a1 + t * {step_b}LL, {n}, 0, "
-            f"y + t * {m * n}LL, {n}, %s);")
+            f"y + t * {m * n}LL, {n}, %s, ep);")
     lines += _over_products(count, per, call)
     return _kernel("matmul", op, types, out, lines,
                    f"{count} product(s) of ({m} x {k}) by ({k} x {n})", count * m * n)
@@ -434,7 +461,7 @@ def conv_gemm_kernel(op, types, out, attrs):
                                           outsp[1]))
     per = m * n * k
     call = (f"{{ const struct singa_conv cv = {{a1 + t * {plane}LL, {geo}}}; "
-            f"singa_gemm_conv({m}, {n}, {k}, a0, {k}, &cv, y + t * {m * n}LL, {n}, %s); }}")
+            f"singa_gemm_conv({m}, {n}, {k}, a0, {k}, &cv, y + t * {m * n}LL, {n}, %s, ep); }}")
     return _kernel("conv_gemm", op, types, out, _over_products(n_img, per, call),
                    f"{n_img} product(s) of ({m} x {k}) by the ({k} x {n}) columns of a "
                    f"{kernel[0]}x{kernel[1]} window", n_img * m * n)
@@ -458,13 +485,16 @@ def _over_products(count: int, per: int, call: str) -> list[str]:
             "}"]
 
 
-def _kernel(base, op, types, out, lines, note, n):
+def _kernel(base, op, types, out, lines, note, n, epilogue=True):
+    """The Kernel of these C ``lines``; with ``epilogue`` they pass ``ep`` to the
+    product, which :func:`.epilogue.fuse` may point at an elementwise group."""
     params = [Param(f"a{i}", t.dtype) for i, t in enumerate(types)]
     params.append(Param("y", out.dtype, output=True))
     shapes = [f"a{i}: {t}" for i, t in enumerate(types)] + [f"y: {out}", note]
     sources = tuple(s for s in (op.loc or "").split(" + ") if s)
     return Kernel(base, op.name, sources, params, list(range(len(types))), n, [], shapes,
-                  tuple(out.shape), function=lines, support=SUPPORT, host_only=True)
+                  tuple(out.shape), function=[NO_EPILOGUE] * epilogue + lines, support=SUPPORT,
+                  host_only=True)
 
 
 def gemm_kernel(op, types, out, attrs):
@@ -482,9 +512,11 @@ def gemm_kernel(op, types, out, attrs):
         return None
     threads = "omp_get_max_threads()" if m * n * k >= PARALLEL_MIN else "1"
     lines = [f"singa_gemm({m}, {n}, {k}, a0, {k}, a1, {k if tb else n}, {tb}, y, {n}, "
-             f"{threads});"]
+             f"{threads}, ep);"]
     c = types[2] if len(types) > 2 else None
-    if alpha != 1.0 or (c is not None and beta != 0.0):
+    post = alpha != 1.0 or (c is not None and beta != 0.0)
+    if post:  # after the product: no epilogue may run before these lines
+        lines[0] = lines[0].replace(", ep);", ", 0);")
         terms = ["y[i * %dLL + j]" % n]
         if alpha != 1.0:
             terms[0] = f"{alpha!r}f * {terms[0]}"
@@ -497,4 +529,5 @@ def gemm_kernel(op, types, out, attrs):
                   f"  for (long long j = 0; j < {n}LL; ++j) y[i * {n}LL + j] = "
                   + " + ".join(terms) + ";"]
     return _kernel("gemm", op, types, out, lines,
-                   f"({m} x {k}) by ({k} x {n}){' (B transposed)' if tb else ''}", m * n)
+                   f"({m} x {k}) by ({k} x {n}){' (B transposed)' if tb else ''}", m * n,
+                   epilogue=not post)

@@ -61,10 +61,11 @@ class Kernel:
     name: str = ""
     work: int = 0  # elements all items touch together (default n): when threads pay
     # a kernel that is not one loop over items: its whole body (C lines), with
-    # ``support`` (C text the module holds once, e.g. helper functions) before it;
-    # such kernels exist in the host dialect only
+    # ``support`` (C text the module holds once, e.g. helper functions; or a tuple
+    # of such texts, each held once) before it; such kernels exist in the host
+    # dialect only
     function: list = field(default_factory=list)
-    support: str = ""
+    support: str | tuple = ""
     host_only: bool = False
 
     def __post_init__(self):
@@ -150,10 +151,11 @@ def module(kernels, d: Dialect) -> tuple[str, list]:
         if k.name in seen:
             continue
         seen.add(k.name)
-        if k.support and k.support not in seen:  # shared helpers: a span of the preamble
-            seen.add(k.support)
-            text.append(k.support)
-            line += k.support.count("\n")
+        for part in (k.support,) if isinstance(k.support, str) else k.support:
+            if part and part not in seen:  # shared helpers: a span of the preamble
+                seen.add(part)
+                text.append(part)
+                line += part.count("\n")
         src = "\n" + render(k, d)
         first = line + 1
         line += src.count("\n")

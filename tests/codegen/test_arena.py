@@ -108,14 +108,16 @@ def test_a_weight_read_through_a_view_made_outside_the_segment_is_checked_too():
     shape = numpy_helper.from_array(np.array([8, 8], np.int64), "shape")
     nodes = [helper.make_node("Reshape", ["w", "shape"], ["w2"]),
              helper.make_node("Relu", ["x"], ["r"]),
-             helper.make_node("MatMul", ["r", "w2"], ["a"]), helper.make_node("Tanh", ["a"], ["y"])]
+             helper.make_node("MatMul", ["r", "w2"], ["a"]), helper.make_node("Tanh", ["a"], ["t"]),
+             # not the output: the product (with its Tanh) writes the arena
+             helper.make_node("Transpose", ["t"], ["y"], perm=[1, 0])]
     m = _model(nodes, [helper.make_tensor_value_info("x", F, [4, 8])],
-               [helper.make_tensor_value_info("y", F, [4, 8])], [w, shape])
+               [helper.make_tensor_value_info("y", F, [8, 4])], [w, shape])
     rep = sonnx.prepare(m, target="c")
     x = np.random.default_rng(2).standard_normal((4, 8)).astype(np.float32)
 
     def want():
-        return np.tanh(np.maximum(x, 0) @ rep.tensor_map["w"].numpy().reshape(8, 8))
+        return np.tanh(np.maximum(x, 0) @ rep.tensor_map["w"].numpy().reshape(8, 8)).T
 
     for _ in range(2):
         np.testing.assert_allclose(rep.run([x])[0].numpy(), want(), rtol=1e-6)

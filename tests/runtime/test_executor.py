@@ -69,7 +69,7 @@ def test_matches_interpreter_any_batch(fold, fuse):
     ex = Executor(g, fold_params=fold, fuse=fuse, verify=True, check=True)
     if fuse:
         steps = [s.op for s in ex.plan_for([x(1)]).plan.steps]
-        assert "FusedElementwise" in steps and "Elu" not in steps
+        assert any("FusedElementwise" in s for s in steps) and "Elu" not in steps
     for n in (1, 3, 1):
         xs = [x(n)]
         np.testing.assert_allclose(ex.run(xs)[0], ref(g, xs)[0], rtol=1e-5, atol=1e-5)
