@@ -29,10 +29,10 @@ def _two_d(shape, kernel, strides, dilations, pb, pe, out):
         tuple(pe), tuple(out)
 
 
-def _kernel(op, base, types, out, n, body, note, taps):
+def _kernel(op, base, types, out, n, body, note, taps, items="rows"):
     params = [Param(f"a{p}", t.dtype) for p, t in types.items()]
     params.append(Param("y", out.dtype, output=True))
-    shapes = [f"a{p}: {t}" for p, t in types.items()] + [f"y: {out} ({n} rows)", note]
+    shapes = [f"a{p}: {t}" for p, t in types.items()] + [f"y: {out} ({n} {items})", note]
     sources = tuple(s for s in (op.loc or "").split(" + ") if s)
     return Kernel(base, op.name, sources, params, list(types), n, body, shapes,
                   tuple(out.shape), parallel=True, work=math.prod(out.shape) * taps)
@@ -124,6 +124,67 @@ def _unrolled_taps(t, geo, plane, weight, init, pad, update, store):
     return lines
 
 
+PLANE_FLOATS = 16384  # stack buffers of a padded plane (64 KB in float32) at most
+
+
+def _padded_plane(t, geo, oh_n, wt, bias):
+    """Lines computing one channel's output plane ``yp`` from its input plane ``xp``
+    through a zero-padded copy on the stack, or None when the copy is too big.
+
+    At stride 1 the plane is one flat row: output q = oh * Wp + ow (Wp the padded
+    width) reads q + r * dh * Wp + s * dw, so every tap is one contiguous stream over
+    all output rows at once, vectorised whatever the row length (EfficientNet's 7x7
+    and 14x14 planes leave most lanes of a row-by-row loop idle); the padding
+    columns computed along are dropped when the rows are copied out.  At other
+    strides the padded columns are split by phase (column c to plane c % sw,
+    at c / sw), so each tap reads its phase plane contiguously along an output row."""
+    (h, wd), (kh, kw), (sh, sw), (dh, dw), (ph, pw), ow_n = geo
+    hp, wp = (oh_n - 1) * sh + (kh - 1) * dh + 1, (ow_n - 1) * sw + (kw - 1) * dw + 1
+    rows, cols = min(h, hp - ph), min(wd, wp - pw)  # input rows/columns ever read
+    if rows <= 0 or cols <= 0:
+        return None
+    taps = [(r, s_) for r in range(kh) for s_ in range(kw)]
+    w = [f"const {t} w{r}_{s_} = {wt(r, s_)};" for r, s_ in taps]
+    if sh == 1 and sw == 1:
+        slack = (kw - 1) * dw  # the last row's padding columns read past the plane
+        if hp * wp + slack > PLANE_FLOATS:
+            return None
+        acc = " + ".join(f"w{r}_{s_} * pad[q + {r * dh * wp + s_ * dw}LL]" for r, s_ in taps)
+        return w + [
+            f"{t} pad[{hp * wp + slack}] __attribute__((aligned(64)));",
+            f"{t} res[{oh_n * wp}] __attribute__((aligned(64)));",
+            "memset(pad, 0, sizeof pad);",
+            f"for (long long r = 0; r < {rows}LL; ++r)",
+            f"  memcpy(pad + (r + {ph}LL) * {wp}LL + {pw}LL, xp + r * {wd}LL, "
+            f"{cols} * sizeof *pad);",
+            "SINGA_SIMD",
+            f"for (long long q = 0; q < {oh_n * wp}LL; ++q) res[q] = {bias} + {acc};",
+            f"for (long long r = 0; r < {oh_n}LL; ++r)",
+            f"  memcpy(yp + r * {ow_n}LL, res + r * {wp}LL, {ow_n} * sizeof *yp);"]
+    wh = -(-wp // sw)  # each phase plane's width
+    if sw * hp * wh > PLANE_FLOATS:
+        return None
+    acc = " + ".join(f"w{r}_{s_} * pad[{(s_ * dw) % sw * hp * wh}LL + (oh * {sh}LL + {r * dh}LL)"
+                     f" * {wh}LL + ow + {(s_ * dw) // sw}LL]" for r, s_ in taps)
+    lines = w + [f"{t} pad[{sw * hp * wh}] __attribute__((aligned(64)));",
+                 "memset(pad, 0, sizeof pad);",
+                 f"for (long long r = 0; r < {rows}LL; ++r) {{"]
+    for phase in range(sw):  # input columns c0, c0 + sw, ... land on this phase's row
+        c0 = (phase - pw) % sw
+        count = len(range(c0, cols, sw))
+        if count:
+            lines += ["  SINGA_SIMD",
+                      f"  for (long long k = 0; k < {count}LL; ++k) "
+                      f"pad[{phase * hp * wh + (c0 + pw) // sw}LL + (r + {ph}LL) * {wh}LL + k]"
+                      f" = xp[r * {wd}LL + {c0}LL + k * {sw}LL];"]
+    return lines + [
+        "}",
+        f"for (long long oh = 0; oh < {oh_n}LL; ++oh) {{",
+        "  SINGA_SIMD",
+        f"  for (long long ow = 0; ow < {ow_n}LL; ++ow) yp[oh * {ow_n}LL + ow] = {bias} + {acc};",
+        "}"]
+
+
 def depthwise_conv(op, attrs, types, out):
     """Conv with one input channel per group (any depth multiplier), 1-D or 2-D."""
     from ..ops.conv import _ConvGeom
@@ -140,12 +201,24 @@ def depthwise_conv(op, attrs, types, out):
     h, wd = sp
     mult = g.m // g.c
     t = dialect.compute_ctype(x.dtype)
+    geo = (sp, (kh, kw), (sh, sw), (dh, dw), (ph, pw), ow_n)
+    ins = {0: x, 1: w} if b is None else {0: x, 1: w, 2: b}
+    note = (f"depthwise {kh}x{kw} stride {sh},{sw} dilation {dh},{dw} pads {ph},{pw}; "
+            f"multiplier {mult}")
+    plane = _padded_plane(t, geo, oh_n, lambda r, s_: f"a1[m * {kh * kw}LL + {r * kw + s_}LL]",
+                          "a2[m]" if b is not None else f"({t})0")
+    if plane is not None:  # one item per output plane
+        body = [f"const long long m = i % {g.m}LL;",
+                f"const {t} *SINGA_RESTRICT xp = a0 + (i / {g.m}LL * {g.c}LL + m / {mult}LL)"
+                f" * {h * wd}LL;",
+                f"{t} *SINGA_RESTRICT yp = y + i * {oh_n * ow_n}LL;"] + plane
+        return _kernel(op, "depthwise_conv", ins, out, g.n * g.m, body,
+                       note + "; a zero-padded copy of each plane", kh * kw, "planes")
     rows = g.n * g.m * oh_n
     body = [f"const long long oh = i % {oh_n}LL, nm = i / {oh_n}LL, m = nm % {g.m}LL;",
             f"const long long xb = (nm / {g.m}LL * {g.c}LL + m / {mult}LL) * {h * wd}LL;",
             f"{t} *SINGA_RESTRICT yr = y + i * {ow_n}LL;",
             f"const {t} bias = {'a2[m]' if b is not None else '0'};"]
-    geo = (sp, (kh, kw), (sh, sw), (dh, dw), (ph, pw), ow_n)
     if kh * kw <= MAX_UNROLLED_TAPS:
         body += _unrolled_taps(t, geo, "a0 + xb",
                                lambda r, s_: f"a1[m * {kh * kw}LL + {r * kw + s_}LL]",
@@ -155,9 +228,6 @@ def depthwise_conv(op, attrs, types, out):
         body.append(f"for (long long ow = 0; ow < {ow_n}LL; ++ow) yr[ow] = bias;")
         body += _over_taps(t, geo, "a0 + xb", f"a1[m * {kh * kw}LL + r * {kw}LL + s]",
                            "yr[ow] += v * wv;")
-    ins = {0: x, 1: w} if b is None else {0: x, 1: w, 2: b}
-    note = (f"depthwise {kh}x{kw} stride {sh},{sw} dilation {dh},{dw} pads {ph},{pw}; "
-            f"multiplier {mult}")
     return _kernel(op, "depthwise_conv", ins, out, rows, body, note, kh * kw)
 
 

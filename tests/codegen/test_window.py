@@ -48,6 +48,12 @@ CASES = [
          dw(6, (2, 2)), id="dw-same-upper-stride3"),
     case("Conv", data((1, 3, 4, 4), F32), {"group": 3, "pads": [4, 4, 4, 4]},
          dw(3, (3, 3)), id="dw-pads-wider-than-input"),
+    # planes too big for a padded copy on the stack: row by row
+    case("Conv", data((1, 2, 130, 131), F32), {"group": 2, "pads": [1, 1, 1, 1]},
+         dw(2, (3, 3)), id="dw-big-plane-rows"),
+    case("Conv", data((1, 2, 190, 200), F32), {"group": 2, "strides": [2, 2],
+                                               "pads": [2, 1, 0, 2]},
+         dw(2, (5, 3)), id="dw-big-plane-stride2-rows"),
     case("Conv", data((1, 4, 6, 6), F32), {"group": 2}, {"w": data((4, 2, 3, 3), F32)},
          kernel=False, id="grouped-not-depthwise"),
     case("Conv", data((1, 4, 6, 6), F16), {"group": 4}, dw(4, (3, 3), dtype=F16),
