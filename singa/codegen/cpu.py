@@ -240,7 +240,9 @@ def _view(shape):
     return compute
 
 
-PRODUCTS = frozenset({"MatMul", "ConvGemm", "Gemm"})
+# ops whose kernels may take an elementwise epilogue (codegen.epilogue): the
+# products, and depthwise convolutions by planes
+PRODUCTS = frozenset({"MatMul", "ConvGemm", "Gemm", "Conv"})
 
 
 def _product_epilogues(graph: Graph, outputs: set, taken: set) -> dict:

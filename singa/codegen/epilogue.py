@@ -14,6 +14,9 @@ to a ``struct singa_ep`` (see :mod:`.gemm`) whose function runs the group's
 per-item body over flat positions ``[lo, hi)`` of the result, reading the
 product's value from the result itself.  The group is the one the elementwise
 renderer (:mod:`.elementwise`) made: the same body text, in another loop.
+Kernels of work items that each write one range of the result (``item_out``:
+a depthwise convolution's planes, then its ReLU6 or SiLU) call the same
+function after each item.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ NO_EPILOGUE = "const struct singa_ep *const ep = 0;"
 
 def _function(ek: Kernel, q: int) -> tuple[str, str]:
     """(name, C text) of the function running ``ek``'s body over [lo, hi) of its
-    result, input param ``q`` being the result itself (the product's value)."""
-    lines = [f"  {STORAGE[ek.outputs[0].dtype]} *y = e->y;"]
+    result ``y``, input param ``q`` being the result itself (the product's value)
+    and the others ``args``, in order."""
+    lines = []
     k = 0
     for idx, p in enumerate(ek.params):
         if p.output:
@@ -39,7 +43,7 @@ def _function(ek: Kernel, q: int) -> tuple[str, str]:
             lines.append(f"  const {STORAGE[p.dtype]} *{p.name} = y;")
         else:
             lines.append(f"  const {STORAGE[p.dtype]} *restrict {p.name} = "
-                         f"(const {STORAGE[p.dtype]} *)e->args[{k}];")
+                         f"(const {STORAGE[p.dtype]} *)args[{k}];")
             k += 1
     if ek.inner:
         inner = f"{ek.inner}LL"
@@ -60,41 +64,49 @@ def _function(ek: Kernel, q: int) -> tuple[str, str]:
     text = "\n".join(lines)
     name = "singa_ep_" + hashlib.sha1(text.encode()).hexdigest()[:8]
     src = (f"\n/* epilogue: {ek.group} */\n"
-           f"static void {name}(const struct singa_ep *e, long long lo, long long hi) {{\n"
+           f"static void {name}({STORAGE[ek.outputs[0].dtype]} *y, const void *const *args, "
+           "long long lo, long long hi) {\n"
            f"{text}\n}}\n")
     return name, src
 
 
 def fuse(gk: Kernel, ek: Kernel, position: int):
-    """The kernel of product ``gk`` followed by elementwise kernel ``ek``, whose
-    operand ``position`` is the product's result, or None where they do not
-    combine.  Returns (kernel, the ``ek`` operand positions of its extra inputs,
-    in order); the fused kernel's step operands are ``gk``'s, then those."""
-    if not gk.function or NO_EPILOGUE not in gk.function or ek.function or not ek.simd \
-            or ek.inplace is not None or gk.inplace is not None:
+    """The kernel of ``gk`` (a product, or a kernel whose items each write one
+    range of its result: ``item_out``) followed by elementwise kernel ``ek``, whose
+    operand ``position`` is ``gk``'s result, or None where they do not combine.
+    Returns (kernel, the ``ek`` operand positions of its extra inputs, in order);
+    the fused kernel's step operands are ``gk``'s, then those."""
+    hooked = NO_EPILOGUE in gk.function if gk.function else gk.item_out > 0
+    if not hooked or ek.function or not ek.simd or ek.inplace is not None \
+            or gk.inplace is not None:
         return None
     q = next((idx for idx, p in zip(range(len(ek.params)), ek.params)
               if not p.output and ek.inputs[idx] == position), None)
     out = ek.outputs
+    size = gk.n * gk.item_out if not gk.function else gk.n
     if q is None or len(out) != 1 or out[0].dtype != gk.outputs[0].dtype \
-            or ek.params[q].dtype != gk.outputs[0].dtype or ek.n != gk.n:
+            or ek.params[q].dtype != gk.outputs[0].dtype or ek.n != size:
         return None
     name, src = _function(ek, q)
     others = [idx for idx, p in enumerate(ek.params) if not p.output and idx != q]
     extra = [Param(f"e{j}", ek.params[idx].dtype) for j, idx in enumerate(others)]
     n_in = len(gk.params) - 1
     params = gk.params[:n_in] + extra + [Param("y", out[0].dtype, output=True)]
-    args = ", ".join(p.name for p in extra) or "0"
-    ep = (f"const void *const ep_args[] = {{{args}}}; "
-          f"const struct singa_ep ep_ = {{{name}, y, ep_args}}; "
-          "const struct singa_ep *const ep = &ep_;")
-    function = [ep if line == NO_EPILOGUE else line for line in gk.function]
+    args = f"const void *const ep_args[] = {{{', '.join(p.name for p in extra) or '0'}}};"
+    if gk.function:
+        ep = (f"{args} const struct singa_ep ep_ = {{{name}, y, ep_args}}; "
+              "const struct singa_ep *const ep = &ep_;")
+        function, body = [ep if line == NO_EPILOGUE else line for line in gk.function], []
+    else:  # after each item, on the range it wrote
+        function = []
+        body = gk.body + [f"{{ {args} {name}(y, ep_args, i * {gk.item_out}LL, "
+                          f"(i + 1) * {gk.item_out}LL); }}"]
     base = gk.base + "_" + ek.base.removeprefix("fused_")
     shapes = gk.shapes + [f"then {ek.group} in the product's threads:"] + [
         f"  {s}" for s in ek.shapes]
     support = (gk.support,) if isinstance(gk.support, str) else tuple(gk.support)
     kernel = Kernel(base, f"{gk.group} + {ek.group}", gk.sources + ek.sources, params,
-                    list(gk.inputs) + [n_in + j for j in range(len(extra))], gk.n, [],
-                    shapes, ek.out_shape, function=function, support=support + (src,),
-                    host_only=True)
+                    list(gk.inputs) + [n_in + j for j in range(len(extra))], gk.n, body,
+                    shapes, ek.out_shape, parallel=gk.parallel, work=gk.work,
+                    function=function, support=support + (src,), host_only=True)
     return kernel, [ek.inputs[idx] for idx in others]

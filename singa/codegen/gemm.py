@@ -46,9 +46,10 @@ typedef float singa_v16u __attribute__((vector_size(64), aligned(4)));
 
 /* an elementwise chain applied to finished parts of C while they are in this
    thread's cache (bias, activation, residual after a product): ``run`` takes
-   the flat positions [lo, hi) of ``y``, the kernel's result */
+   ``y`` (the kernel's result), the chain's other operands and the flat
+   positions [lo, hi) of ``y`` to finish */
 struct singa_ep {
-  void (*run)(const struct singa_ep *, long long lo, long long hi);
+  void (*run)(float *y, const void *const *args, long long lo, long long hi);
   float *y;
   const void *const *args;
 };
@@ -249,7 +250,7 @@ static void singa_gemm_part(int m0, int m1, int n0, int n1, int k, const float *
     if (ep)  /* these columns of C are final */
       for (int i = m0; i < m1; ++i) {
         const long long lo = (c + i * ldc + j0) - ep->y;
-        ep->run(ep, lo, lo + nc);
+        ep->run(ep->y, ep->args, lo, lo + nc);
       }
   }
 }
@@ -324,7 +325,7 @@ static void singa_gemm_ep_rows(const struct singa_ep *ep, float *c, long long ld
   if (ep)
     for (int i = m0; i < m1; ++i) {
       const long long lo = (c + i * ldc + n0) - ep->y;
-      ep->run(ep, lo, lo + (n1 - n0));
+      ep->run(ep->y, ep->args, lo, lo + (n1 - n0));
     }
 }
 

@@ -59,6 +59,9 @@ class Kernel:
     row_body: list = field(default_factory=list)
     inplace: int | None = None  # index of the input param the output overwrites
     name: str = ""
+    # > 0: item i writes exactly y[i * item_out, (i + 1) * item_out) (an
+    # elementwise epilogue may follow each item: codegen.epilogue)
+    item_out: int = 0
     work: int = 0  # elements all items touch together (default n): when threads pay
     # a kernel that is not one loop over items: its whole body (C lines), with
     # ``support`` (C text the module holds once, e.g. helper functions; or a tuple

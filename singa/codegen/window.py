@@ -212,8 +212,10 @@ def depthwise_conv(op, attrs, types, out):
                 f"const {t} *SINGA_RESTRICT xp = a0 + (i / {g.m}LL * {g.c}LL + m / {mult}LL)"
                 f" * {h * wd}LL;",
                 f"{t} *SINGA_RESTRICT yp = y + i * {oh_n * ow_n}LL;"] + plane
-        return _kernel(op, "depthwise_conv", ins, out, g.n * g.m, body,
-                       note + "; a zero-padded copy of each plane", kh * kw, "planes")
+        k = _kernel(op, "depthwise_conv", ins, out, g.n * g.m, body,
+                    note + "; a zero-padded copy of each plane", kh * kw, "planes")
+        k.item_out = oh_n * ow_n
+        return k
     rows = g.n * g.m * oh_n
     body = [f"const long long oh = i % {oh_n}LL, nm = i / {oh_n}LL, m = nm % {g.m}LL;",
             f"const long long xb = (nm / {g.m}LL * {g.c}LL + m / {mult}LL) * {h * wd}LL;",
