@@ -106,9 +106,13 @@ CONVS = [  # x shape, w shape, attrs: the columns packed from the image
     ((1, 4, 30, 30), (16, 4, 5, 5), dict(strides=[3, 3])),  # N over NC, stride 3
     ((3, 6, 40), (8, 6, 4), dict(strides=[2], pads=[3, 1])),  # 1-D
     ((1, 2, 4, 4), (4, 2, 5, 5), dict(pads=[2, 2, 2, 2])),  # windows mostly in the padding
-    # stride 1, output rows of 16 or more: columns copied as runs along rows
+    # output rows of 16 or more: columns read from the padded phase planes
     ((1, 3, 20, 37), (5, 3, 3, 3), dict(pads=[1, 2, 1, 2])),  # blocks start mid-row
     ((2, 4, 18, 24), (6, 4, 3, 3), dict(dilations=[1, 2], pads=[0, 3, 2, 1])),
+    ((2, 3, 41, 45), (6, 3, 3, 5), dict(strides=[2, 2], pads=[1, 2, 0, 1], dilations=[1, 2])),
+    ((1, 3, 37, 37), (5, 3, 7, 7), dict(strides=[2, 2], pads=[3, 3, 3, 3])),  # a stem
+    ((1, 8, 40, 40), (4, 8, 1, 1), dict(strides=[2, 2])),  # a 1x1 downsampling
+    ((1, 2, 5, 70), (3, 2, 3, 3), dict(strides=[3, 3], pads=[1, 1, 1, 1])),  # one output row
 ]
 
 
