@@ -203,7 +203,14 @@ class Arena:
     segments recorded over it (their replays are only valid for this memory)."""
 
     def __init__(self, plan, xp):
-        self.memory = xp.empty(max(plan.arena_bytes, 1), dtype="uint8")
+        size = max(plan.arena_bytes, 1)
+        # offsets are multiples of ALIGN, which holds for addresses only from an
+        # aligned base: NumPy aligns to 16 bytes (bases 32 and 48 bytes into a
+        # cache line were seen), and a vector store across two lines costs two
+        raw = xp.empty(size + ALIGN, dtype="uint8")
+        ptr = raw.data.ptr if hasattr(raw.data, "ptr") else raw.ctypes.data
+        shift = -ptr % ALIGN
+        self.memory = raw[shift:shift + size]
         self.views = [None] * len(plan.steps)
         for p in plan.places.values():
             n = p.dtype.itemsize

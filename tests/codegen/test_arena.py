@@ -285,3 +285,22 @@ def test_the_numpy_target_has_no_arena():
 
 def test_onnx_checker_accepts_the_models():
     onnx.checker.check_model(_chain_model())
+
+
+def test_every_place_in_the_arena_is_aligned():
+    """Offsets are multiples of ALIGN from a base aligned to it, whatever address
+    NumPy gives the arena's bytes."""
+    from singa.codegen.arena import ALIGN, Arena
+
+    nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("Tanh", ["a"], ["b"]),
+             helper.make_node("Sigmoid", ["b"], ["c"]), helper.make_node("Transpose", ["c"], ["y"])]
+    m = _model(nodes, [helper.make_tensor_value_info("x", F, [3, 5])],
+               [helper.make_tensor_value_info("y", F, [5, 3])])
+    rep = sonnx.prepare(m, target="c")
+    rep.run([np.ones((3, 5), np.float32)])
+    plan = _plan(rep)
+    keep = [np.empty(k, np.uint8) for k in range(1, 80)]  # move the allocator along
+    arenas = [Arena(plan, np) for _ in range(8)]
+    views = [v for a in arenas for v in a.views if v is not None]
+    assert views and keep
+    assert all(v.ctypes.data % ALIGN == 0 for v in views)
