@@ -42,6 +42,7 @@ SUPPORT = r"""
 #include <omp.h>
 typedef float singa_v16 __attribute__((vector_size(64)));
 typedef float singa_v16u __attribute__((vector_size(64), aligned(4)));
+typedef float singa_v4 __attribute__((vector_size(16)));
 @SIZES@
 
 /* an elementwise chain applied to finished parts of C while they are in this
@@ -103,7 +104,9 @@ static void singa_gemm_pack_a(int kc, int mr, const float *restrict a, long long
    at a[i * sa + k * sk]: read in place from row-major A (sa = lda, sk = 1; packing
    A cost a scalar pass over it per product, as much as the products themselves
    where N is small) or from a packed, zero-padded panel (sa = 1, sk = MR) for a
-   ragged last row panel.  A column edge of at most 16 computes half the tile. */
+   ragged last row panel.  A column edge of at most 16 computes half the tile, one
+   of at most 4 a quarter, one of at most 20 a half and a quarter (4-lane
+   multiply-adds cost half of a 16-lane one on Zen 4). */
 static inline SINGA_CONTRACT void singa_gemm_tile(int kc, const float *restrict a, long long sa,
                                    long long sk, const float *restrict b, float *restrict c,
                                    long long ldc, int first, int mr, int nr) {
@@ -112,12 +115,36 @@ static inline SINGA_CONTRACT void singa_gemm_tile(int kc, const float *restrict 
 #endif
   singa_v16 c0[SINGA_MR], c1[SINGA_MR];
   for (int i = 0; i < SINGA_MR; ++i) { c0[i] = (singa_v16){0}; c1[i] = (singa_v16){0}; }
-  if (nr <= 16) {
+  if (nr <= 4) {  /* a quarter: 14x14 images' 196 columns end in 4 */
+    singa_v4 d0[SINGA_MR];
+    for (int i = 0; i < SINGA_MR; ++i) d0[i] = (singa_v4){0};
+    for (int k = 0; k < kc; ++k) {
+      const singa_v4 b0 = *(const singa_v4 *)(b + k * SINGA_NR);
+#pragma GCC unroll 16
+      for (int i = 0; i < SINGA_MR; ++i) d0[i] += a[i * sa + k * sk] * b0;
+    }
+    for (int i = 0; i < SINGA_MR; ++i)
+      for (int l = 0; l < 4; ++l) c0[i][l] = d0[i][l];
+  } else if (nr <= 16) {
     for (int k = 0; k < kc; ++k) {
       const singa_v16 b0 = *(const singa_v16 *)(b + k * SINGA_NR);
 #pragma GCC unroll 16
       for (int i = 0; i < SINGA_MR; ++i) c0[i] += a[i * sa + k * sk] * b0;
     }
+  } else if (nr <= 20) {  /* 16 + 4: a 7x7 image's 49 columns end in 17 */
+    singa_v4 d1[SINGA_MR];
+    for (int i = 0; i < SINGA_MR; ++i) d1[i] = (singa_v4){0};
+    for (int k = 0; k < kc; ++k) {
+      const singa_v16 b0 = *(const singa_v16 *)(b + k * SINGA_NR);
+      const singa_v4 b1 = *(const singa_v4 *)(b + k * SINGA_NR + 16);
+#pragma GCC unroll 16
+      for (int i = 0; i < SINGA_MR; ++i) {
+        const float ai = a[i * sa + k * sk];
+        c0[i] += ai * b0; d1[i] += ai * b1;
+      }
+    }
+    for (int i = 0; i < SINGA_MR; ++i)
+      for (int l = 0; l < 4; ++l) c1[i][l] = d1[i][l];
   } else {
     for (int k = 0; k < kc; ++k) {
       const singa_v16 b0 = *(const singa_v16 *)(b + k * SINGA_NR);

@@ -40,7 +40,9 @@ MATMUL = [((3, 4), (4, 5)), ((70, 300), (300, 77)), ((9, 600), (600, 33)),  # K 
           ((2, 9, 33), (2, 33, 1)), ((5,), (5, 7)), ((6, 5), (5,)), ((5,), (5,)),
           ((1, 0), (0, 3)), ((300, 260), (260, 300)),
           ((1, 1280), (1280, 1000)), ((3, 70), (70, 1100)),  # a few rows: B streamed once
-          ((2, 5, 37), (37, 9))]
+          ((2, 5, 37), (37, 9)),
+          ((20, 50), (50, 49)), ((13, 70), (70, 18)), ((11, 30), (30, 52)),  # edges of 17-20
+          ((9, 40), (40, 68))]  # a column edge of 4 or fewer
 
 
 @pytest.mark.parametrize("sa,sb", MATMUL)
@@ -113,6 +115,7 @@ CONVS = [  # x shape, w shape, attrs: the columns packed from the image
     ((1, 3, 37, 37), (5, 3, 7, 7), dict(strides=[2, 2], pads=[3, 3, 3, 3])),  # a stem
     ((1, 8, 40, 40), (4, 8, 1, 1), dict(strides=[2, 2])),  # a 1x1 downsampling
     ((1, 2, 5, 70), (3, 2, 3, 3), dict(strides=[3, 3], pads=[1, 1, 1, 1])),  # one output row
+    ((1, 6, 7, 7), (9, 6, 3, 3), dict(pads=[1, 1, 1, 1])),  # 49 columns: an edge of 17
 ]
 
 
