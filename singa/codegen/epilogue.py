@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import hashlib
 
-from .dialect import HOST
+from .dialect import HOST, STORAGE
 from .render import Kernel, Param
-from .render import STORAGE
 
 NO_EPILOGUE = "const struct singa_ep *const ep = 0;"
 
@@ -80,7 +79,7 @@ def fuse(gk: Kernel, ek: Kernel, position: int):
     if not hooked or ek.function or not ek.simd or ek.inplace is not None \
             or gk.inplace is not None:
         return None
-    q = next((idx for idx, p in zip(range(len(ek.params)), ek.params)
+    q = next((idx for idx, p in enumerate(ek.params)
               if not p.output and ek.inputs[idx] == position), None)
     out = ek.outputs
     size = gk.n * gk.item_out if not gk.function else gk.n

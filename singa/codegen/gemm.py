@@ -32,6 +32,9 @@ from .epilogue import NO_EPILOGUE
 from .render import Kernel, Param
 
 MR, NR, KC, NC = 8, 32, 256, 256
+# floats of a convolution's padded image copy at most (64 MB; bigger images are
+# packed from the image itself, without the copy)
+PADDED_MAX = 1 << 24
 # below this many multiply-adds a product stays on one thread
 PARALLEL_MIN = 1 << 18
 
@@ -223,9 +226,9 @@ static void singa_gemm_pack_planes(int kc, int nc, int k0, int j0,
   }
 }
 
-/* the same from the image itself, for output rows shorter than 16 (runs of a few
-   elements, or strided): each panel row gathered straight from the window
-   origins of its columns, which the compiler vectorises */
+/* the same from the image itself (output rows shorter than 16, or no room for
+   the padded copy): each panel row gathered straight from the window origins of
+   its columns, which the compiler vectorises */
 static void singa_gemm_pack_conv(int kc, int nc, int k0, int j0, const struct singa_conv *cv,
                                  float *restrict bp) {
   const int taps = cv->kh * cv->kw, h = cv->h, w = cv->w;
@@ -250,6 +253,16 @@ static void singa_gemm_pack_conv(int kc, int nc, int k0, int j0, const struct si
       }
     }
   }
+}
+
+/* the epilogue over rows [m0, m1), columns [n0, n1) of C */
+static void singa_gemm_ep_rows(const struct singa_ep *ep, float *c, long long ldc, int m0,
+                               int m1, int n0, int n1) {
+  if (ep)
+    for (int i = m0; i < m1; ++i) {
+      const long long lo = (c + i * ldc + n0) - ep->y;
+      ep->run(ep->y, ep->args, lo, lo + (n1 - n0));
+    }
 }
 
 /* rows [m0, m1) and columns [n0, n1) of C = A B, on this thread; B is the column
@@ -282,11 +295,7 @@ static void singa_gemm_part(int m0, int m1, int n0, int n1, int k, const float *
                           ldc, k0 == 0, mr, nc - j < SINGA_NR ? nc - j : SINGA_NR);
       }
     }
-    if (ep)  /* these columns of C are final */
-      for (int i = m0; i < m1; ++i) {
-        const long long lo = (c + i * ldc + j0) - ep->y;
-        ep->run(ep->y, ep->args, lo, lo + nc);
-      }
+    singa_gemm_ep_rows(ep, c, ldc, m0, m1, j0, j0 + nc);  /* these columns are final */
   }
 }
 
@@ -315,19 +324,17 @@ static float *singa_gemm_buffers(void) {
 }
 
 /* this thread's scratch of at least ``count`` floats, kept (and grown) between
-   calls like the packing buffers: 64 bytes of header hold its size */
+   calls like the packing buffers (64 bytes of header hold its size), or NULL
+   where the heap has no room */
 static float *singa_gemm_scratch(long long count) {
   pthread_once(&singa_gemm_once, singa_gemm_make_key);
   long long *block = pthread_getspecific(singa_gemm_scratch_key);
   if (!block || block[0] < count) {
     free(block);
     block = aligned_alloc(64, (size_t)(64 + (sizeof(float) * count + 63) / 64 * 64));
-    if (!block) {
-      fputs("singa: out of memory for a convolution's padded image\n", stderr);
-      abort();
-    }
-    block[0] = count;
     pthread_setspecific(singa_gemm_scratch_key, block);
+    if (!block) return 0;
+    block[0] = count;
   }
   return (float *)(block + 8);
 }
@@ -375,16 +382,6 @@ static void SINGA_CONTRACT singa_gemm_rows(int m, int n0, int n1, int k,
   }
 }
 
-/* the epilogue over rows [m0, m1), columns [n0, n1) of C */
-static void singa_gemm_ep_rows(const struct singa_ep *ep, float *c, long long ldc, int m0,
-                               int m1, int n0, int n1) {
-  if (ep)
-    for (int i = m0; i < m1; ++i) {
-      const long long lo = (c + i * ldc + n0) - ep->y;
-      ep->run(ep->y, ep->args, lo, lo + (n1 - n0));
-    }
-}
-
 static void singa_gemm_any(int m, int n, int k, const float *restrict a, long long lda,
                            const float *restrict b, long long ldb, int tb,
                            const struct singa_conv *cv, float *restrict c, long long ldc,
@@ -415,7 +412,7 @@ static void singa_gemm_any(int m, int n, int k, const float *restrict a, long lo
                            * ((mp + threads / np_ - 1) / (threads / np_));
     /* on a tie, split the larger operand: threads splitting columns each read all
        of A, threads splitting rows each pack all of B (ResNet-18's last 3x3
-       convolutions, 512 x 4608 by 4608 x 49: 1.3x faster by rows) */
+       convolutions, 512 x 4608 by 4608 x 49: 1.2x faster by rows) */
     if (best < 0 || most < best || (most == best && n >= m)) {
       best = most; nparts = np_; mparts = threads / np_;
     }
@@ -439,10 +436,51 @@ static void singa_gemm(int m, int n, int k, const float *restrict a, long long l
   singa_gemm_any(m, n, k, a, lda, b, ldb, tb, 0, c, ldc, threads, ep);
 }
 
+/* the image of ``pc`` zero-padded with its columns split by phase, into ``p``
+   (``planes`` = channels x phases planes of ``plane`` floats, then 64 zeros: the
+   packing's vector loads run up to 16 floats past a row), over the threads */
+static void singa_gemm_pad_image(const struct singa_conv *pc, float *p, long long planes,
+                                 long long plane, int threads) {
+#pragma omp parallel for num_threads(threads) if (threads > 1 && planes * plane > 65536)
+  for (long long q = 0; q < planes; ++q) {
+    const int ch = (int)(q / pc->sw), phase = (int)(q % pc->sw);
+    const float *img = pc->x + (long long)ch * pc->h * pc->w;
+    for (int y = 0; y < pc->hp; ++y) {
+      const int ih = y - pc->ph;
+      float *row = p + q * plane + (long long)y * pc->wq;
+      const float *src = img + (long long)((unsigned)ih < (unsigned)pc->h ? ih : 0) * pc->w;
+      if ((unsigned)ih >= (unsigned)pc->h) {
+        memset(row, 0, sizeof(float) * pc->wq);
+      } else if (pc->sw == 1) {  /* a copy between zeros (the loop below would gather) */
+        const int lo = pc->pw < pc->wq ? pc->pw : pc->wq;
+        const int hi = pc->pw + pc->w < pc->wq ? pc->pw + pc->w : pc->wq;
+        memset(row, 0, sizeof(float) * lo);
+        memcpy(row + lo, src + (lo - pc->pw), sizeof(float) * (hi - lo));
+        memset(row + hi, 0, sizeof(float) * (pc->wq - hi));
+      } else if (pc->sw == 2) {  /* the common stride as a constant: no gathers */
+        SINGA_SIMD
+        for (int u = 0; u < pc->wq; ++u) {
+          const int iw = u * 2 + phase - pc->pw;
+          row[u] = (unsigned)iw < (unsigned)pc->w ? src[iw] : 0.f;
+        }
+      } else {
+        SINGA_SIMD
+        for (int u = 0; u < pc->wq; ++u) {
+          const int iw = u * pc->sw + phase - pc->pw;
+          row[u] = (unsigned)iw < (unsigned)pc->w ? src[iw] : 0.f;
+        }
+      }
+    }
+  }
+  memset(p + planes * plane, 0, sizeof(float) * 64);
+}
+
 /* C[m, n] = A[m, k] cols(x), the column matrix of ``cv`` (k rows, n columns).
    Output rows of 16 or more read the columns from the image zero-padded and
    split by phase (struct singa_conv), made here, on the threads, in this thread's
-   scratch: its rows then pack as runs, whatever the stride and padding. */
+   scratch: its rows then pack as runs, whatever the stride and padding.  Images
+   whose copy would pass SINGA_PADDED_MAX floats (or find no room) are read as
+   they are. */
 static void singa_gemm_conv(int m, int n, int k, const float *restrict a, long long lda,
                             const struct singa_conv *cv, float *restrict c, long long ldc,
                             int threads, const struct singa_ep *ep) {
@@ -453,50 +491,16 @@ static void singa_gemm_conv(int m, int n, int k, const float *restrict a, long l
     pc.hp = (oh - 1) * pc.sh + (pc.kh - 1) * pc.dh + 1;
     pc.wq = (wp + pc.sw - 1) / pc.sw;
     const long long plane = (long long)pc.hp * pc.wq, planes = (long long)chans * pc.sw;
-    float *p = singa_gemm_scratch(planes * plane + 64);  /* vector loads run past rows */
-#pragma omp parallel for num_threads(threads) if (threads > 1 && planes * plane > 65536)
-    for (long long q = 0; q < planes; ++q) {
-      const int ch = (int)(q / pc.sw), ph = (int)(q % pc.sw);
-      const float *img = pc.x + (long long)ch * pc.h * pc.w;
-      float *dst = p + q * plane;
-      for (int y = 0; y < pc.hp; ++y) {
-        const int ih = y - pc.ph;
-        float *row = dst + (long long)y * pc.wq;
-        if ((unsigned)ih >= (unsigned)pc.h) {
-          memset(row, 0, sizeof(float) * pc.wq);
-          continue;
-        }
-        const float *src = img + (long long)ih * pc.w;
-        if (pc.sw == 1) {  /* a copy between zeros (the loop below would gather) */
-          const int lo = pc.pw < pc.wq ? pc.pw : pc.wq;
-          const int hi = pc.pw + pc.w < pc.wq ? pc.pw + pc.w : pc.wq;
-          memset(row, 0, sizeof(float) * lo);
-          memcpy(row + lo, src + (lo - pc.pw), sizeof(float) * (hi - lo));
-          memset(row + hi, 0, sizeof(float) * (pc.wq - hi));
-          continue;
-        }
-        if (pc.sw == 2) {  /* the common stride, as a constant: no gathers */
-          SINGA_SIMD
-          for (int u = 0; u < pc.wq; ++u) {
-            const int iw = u * 2 + ph - pc.pw;
-            row[u] = (unsigned)iw < (unsigned)pc.w ? src[iw] : 0.f;
-          }
-          continue;
-        }
-        SINGA_SIMD
-        for (int u = 0; u < pc.wq; ++u) {
-          const int iw = u * pc.sw + ph - pc.pw;
-          row[u] = (unsigned)iw < (unsigned)pc.w ? src[iw] : 0.f;
-        }
-      }
+    float *p = planes * plane <= SINGA_PADDED_MAX ? singa_gemm_scratch(planes * plane + 64) : 0;
+    if (p) {
+      singa_gemm_pad_image(&pc, p, planes, plane, threads);
+      pc.p = p;
     }
-    for (long long q = planes * plane; q < planes * plane + 64; ++q) p[q] = 0.f;
-    pc.p = p;
   }
   singa_gemm_any(m, n, k, a, lda, 0, 0, 0, &pc, c, ldc, threads, ep);
 }
 """.replace("@SIZES@", f"enum {{ SINGA_MR = {MR}, SINGA_NR = {NR}, SINGA_KC = {KC}, "
-                     f"SINGA_NC = {NC} }};")
+                     f"SINGA_NC = {NC} }};\n#define SINGA_PADDED_MAX {PADDED_MAX}LL")
 
 
 def _batch(shape, batch):
