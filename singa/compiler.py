@@ -36,6 +36,7 @@ def _pass_table(fold_params: bool) -> dict:
         "lower_conv": P.LowerConv,
         "lower_batchnorm": P.LowerBatchNorm,
         "strength_reduce": P.StrengthReduce,
+        "drop_identities": P.DropIdentities,
         "plan_memory": P.PlanMemory,
     }
     try:
@@ -48,7 +49,8 @@ def _pass_table(fold_params: bool) -> dict:
 
 
 #: Pass names ``compile(passes=[...])`` accepts.
-PASSES = ("infer_shapes", "fold_constants", "strength_reduce", "eliminate_dead_code",
+PASSES = ("infer_shapes", "fold_constants", "strength_reduce", "drop_identities",
+          "eliminate_dead_code",
           "fold_batchnorm",
           "lower_conv", "lower_batchnorm", "bool_to_int32", "fuse", "plan_memory")
 

@@ -16,3 +16,4 @@ from .fuse import Fuse  # noqa: F401
 from .lower_conv import LowerConv  # noqa: F401
 from .lower_batchnorm import LowerBatchNorm  # noqa: F401
 from .strength_reduce import StrengthReduce  # noqa: F401
+from .drop_identities import DropIdentities  # noqa: F401

@@ -220,11 +220,11 @@ class Executor:
         """The passes run on each specialised clone (after binding and truncation)."""
         if self.passes is not None:
             return list(self.passes() if callable(self.passes) else self.passes)
-        from ..passes import (EliminateDeadCode, FoldBatchNorm, FoldConstants, InferShapes,
-                              PlanMemory, StrengthReduce)
+        from ..passes import (DropIdentities, EliminateDeadCode, FoldBatchNorm, FoldConstants,
+                              InferShapes, PlanMemory, StrengthReduce)
 
         ps = [InferShapes(), FoldConstants(fold_params=self.fold_params), StrengthReduce(),
-              EliminateDeadCode()]
+              DropIdentities(), EliminateDeadCode()]
         if self.fold_params:
             ps += [FoldBatchNorm(), EliminateDeadCode()]
         if self.target != "numpy":
