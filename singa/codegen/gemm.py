@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 
+from . import winograd
 from .epilogue import NO_EPILOGUE
 from .render import Kernel, Param
 
@@ -539,7 +540,7 @@ def matmul_kernel(op, types, out):
     step_b = k * n if kb == "all" else 0
     per = m * n * k
     call = (f"singa_gemm({m}, {n}, {k}, a0 + t * {step_a}LL, {k}, a1 + t * {step_b}LL, {n}, 0, "
-            f"y + t * {m * n}LL, {n}, %s, ep);")
+            f"y + t * {m * n}LL, {n}, @THREADS@, ep);")
     lines += _over_products(count, per, call)
     return _kernel("matmul", op, types, out, lines,
                    f"{count} product(s) of ({m} x {k}) by ({k} x {n})", count * m * n)
@@ -572,27 +573,41 @@ def conv_gemm_kernel(op, types, out, attrs):
                                           outsp[1]))
     per = m * n * k
     call = (f"{{ const struct singa_conv cv = {{a1 + t * {plane}LL, {geo}}}; "
-            f"singa_gemm_conv({m}, {n}, {k}, a0, {k}, &cv, y + t * {m * n}LL, {n}, %s, ep); }}")
-    return _kernel("conv_gemm", op, types, out, _over_products(n_img, per, call),
-                   f"{n_img} product(s) of ({m} x {k}) by the ({k} x {n}) columns of a "
-                   f"{kernel[0]}x{kernel[1]} window", n_img * m * n)
+            f"singa_gemm_conv({m}, {n}, {k}, a0, {k}, &cv, y + t * {m * n}LL, {n}, @THREADS@, "
+            f"ep); }}")
+    note = (f"{n_img} product(s) of ({m} x {k}) by the ({k} x {n}) columns of a "
+            f"{kernel[0]}x{kernel[1]} window")
+    if winograd.eligible(kernel, strides, dilations, outsp):
+        # the direct product where the transformed data find no room
+        call = (f"if (!singa_winograd({m}, {ch}, {sp[0]}, {sp[1]}, {pb[0]}, {pb[1]}, "
+                f"{outsp[0]}, {outsp[1]}, a0, a1 + t * {plane}LL, y + t * {m * n}LL, @THREADS@, ep)) "
+                + call)
+        k_ = _kernel("conv_winograd", op, types, out, _over_products(n_img, per, call),
+                     note + ", by F(2x2, 3x3)", n_img * m * n)
+        k_.support = (SUPPORT, winograd.support())
+        return k_
+    return _kernel("conv_gemm", op, types, out, _over_products(n_img, per, call), note,
+                   n_img * m * n)
 
 
 def _over_products(count: int, per: int, call: str) -> list[str]:
-    """C lines making ``count`` products (``call % threads``, product ``t``) of
+    """C lines making ``count`` products (``call`` with ``@THREADS@`` the threads
+    each may use, product ``t``) of
     ``per`` multiply-adds each: one product over the threads, or several split over
     them whole where they share out evenly or are small, else one after another,
     each over the threads."""
     if count == 1:
         return ["const long long t = 0;",
-                call % ("omp_get_max_threads()" if per >= PARALLEL_MIN else "1")]
+                call.replace("@THREADS@",
+                             "omp_get_max_threads()" if per >= PARALLEL_MIN else "1")]
     return ["const int threads = omp_get_max_threads();",
             f"if ({count} % threads == 0 || {count} >= 4 * threads || "
             f"{per}LL < {PARALLEL_MIN}LL) {{",
             "#pragma omp parallel for schedule(static)",
-            f"  for (long long t = 0; t < {count}LL; ++t) {call % 1}",
+            f"  for (long long t = 0; t < {count}LL; ++t) {call.replace('@THREADS@', '1')}",
             "} else {",
-            f"  for (long long t = 0; t < {count}LL; ++t) {call % 'threads'}",
+            f"  for (long long t = 0; t < {count}LL; ++t) "
+            f"{call.replace('@THREADS@', 'threads')}",
             "}"]
 
 

@@ -62,21 +62,27 @@ def test_matmul_bias_silu_and_residual_run_in_the_product(m, k, n):
     _close(y, ref, max(k, 1))
 
 
-def test_convolution_bias_and_relu_run_in_each_images_product():
+@pytest.mark.parametrize("strides,kernel", [([1, 1], "conv_winograd_add_relu"),
+                                            ([2, 2], "conv_gemm_add_relu")])
+def test_convolution_bias_and_relu_run_in_each_images_product(strides, kernel):
     """Two images (two products), bias per output channel through the convolution's
-    Reshape, 3x3 windows over 20x20 (N over one block of columns)."""
+    Reshape, 3x3 windows over 20x20: by Winograd's F(2x2, 3x3) at stride 1 (the
+    group after each channel's plane), else the direct product (after each block
+    of columns)."""
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 5, 20, 20)).astype(np.float32)
     w = rng.standard_normal((12, 5, 3, 3)).astype(np.float32)
     b = rng.standard_normal(12).astype(np.float32)
-    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1],
+                              strides=strides),
              helper.make_node("Relu", ["c"], ["y"])]
     rep = _prepare(nodes, {"x": x}, [("w", w), ("b", b)])
     y = rep.run([x])[0].numpy()
-    assert any(s.startswith("conv_gemm_add_relu") for s in _steps(rep)), _steps(rep)
+    assert any(s.startswith(kernel) for s in _steps(rep)), _steps(rep)
     from tests.ops.cases_nn import ref_im2col
 
-    (col,) = ref_im2col(x.astype(np.float64), kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    (col,) = ref_im2col(x.astype(np.float64), kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+                        strides=strides)
     ref = np.maximum(np.einsum("mk,ikn->imn", w.reshape(12, -1).astype(np.float64), col)
                      + b[:, None], 0).reshape(y.shape)
     _close(y, ref, 45)

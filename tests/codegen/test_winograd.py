@@ -1,0 +1,79 @@
+"""3x3 stride-1 convolutions by Winograd's F(2x2, 3x3) (codegen/winograd.py),
+against the convolution's definition in float64."""
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+
+from singa import sonnx
+from singa.codegen import host, winograd
+
+pytestmark = pytest.mark.skipif(host.usable() is not None, reason="no usable C compiler")
+
+
+def _conv(x, w, **attrs):
+    g = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], **attrs)], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape),
+                           helper.make_tensor_value_info("w", TensorProto.FLOAT, w.shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    rep = sonnx.prepare(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]),
+                        target="c")
+    y = rep.run([x, w])[0].numpy()
+    plan = next(iter(rep.executor._cache.values())).plan
+    return y, [s.kernel.base for s in plan.steps if s.kernel is not None]
+
+
+def _reference(x, w, pads):
+    """The definition: a sum over the 9 taps of shifted images, in float64."""
+    top, left, bottom, right = pads
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (top, bottom), (left, right)))
+    oh, ow = xp.shape[2] - 2, xp.shape[3] - 2
+    w64 = w.astype(np.float64)
+    return np.stack([sum(np.tensordot(w64[:, :, r, s], img[:, r:r + oh, s:s + ow], 1)
+                         for r in range(3) for s in range(3)) for img in xp])
+
+
+CASES = [((1, 4, 14, 14), 8, [1, 1, 1, 1]),  # 7x7 tiles, the fewest taken
+         ((2, 3, 17, 23), 5, [1, 0, 2, 1]),  # two images, pads of every size
+         ((1, 6, 19, 21), 7, [1, 1, 1, 1]),  # odd outputs: the last tiles cut
+         ((1, 3, 20, 20), 4, [0, 0, 0, 0]),  # no padding
+         ((1, 300, 16, 16), 10, [1, 1, 1, 1])]  # channels over one block of the product
+
+
+@pytest.mark.parametrize("sx,m,pads", CASES)
+def test_matches_the_definition(sx, m, pads):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(sx).astype(np.float32)
+    w = rng.standard_normal((m, sx[1], 3, 3)).astype(np.float32)
+    y, kernels = _conv(x, w, pads=pads)
+    assert kernels == ["conv_winograd"], kernels
+    ref = _reference(x, w, pads)
+    assert y.shape == ref.shape
+    # F(2x2, 3x3) adds up to 4 transformed terms each way: a few roundings more
+    tol = 16 * np.finfo(np.float32).eps * 9 * sx[1] * max(1.0, np.abs(ref).max())
+    assert np.abs(y - ref).max() <= tol
+
+
+def test_few_tiles_strides_and_dilations_take_the_direct_product():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((1, 4, 12, 12)).astype(np.float32)
+    w = rng.standard_normal((6, 4, 3, 3)).astype(np.float32)
+    assert not winograd.eligible((3, 3), (1, 1), (1, 1), (12, 12))  # 36 tiles
+    for attrs in ({"pads": [1, 1, 1, 1]}, {"strides": [2, 2]}, {"dilations": [2, 2]}):
+        _, kernels = _conv(x, w, **attrs)
+        assert kernels == ["conv_gemm"], (attrs, kernels)
+
+
+def test_transformed_data_past_the_cap_fall_back_to_the_direct_product():
+    """256 channels of 128x128 need 39M floats of transformed data, over
+    winograd.SCRATCH_MAX: the same kernel makes the direct product instead."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((1, 256, 128, 128)).astype(np.float32)
+    w = rng.standard_normal((256, 256, 3, 3)).astype(np.float32) / 16
+    t = 64 * 64
+    need = 16 * 256 * 256 + 2 * 16 * 256 * t + 2 * 256 * 130 * 65
+    assert need > winograd.SCRATCH_MAX
+    y, kernels = _conv(x, w, pads=[1, 1, 1, 1])
+    assert kernels == ["conv_winograd"]
+    ref = _reference(x, w, [1, 1, 1, 1])
+    assert np.abs(y - ref).max() <= 4 * np.finfo(np.float32).eps * 2304 * np.abs(ref).max()
