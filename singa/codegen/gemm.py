@@ -577,7 +577,7 @@ def conv_gemm_kernel(op, types, out, attrs):
             f"ep); }}")
     note = (f"{n_img} product(s) of ({m} x {k}) by the ({k} x {n}) columns of a "
             f"{kernel[0]}x{kernel[1]} window")
-    if winograd.eligible(kernel, strides, dilations, outsp):
+    if winograd.eligible(kernel, strides, dilations, outsp, ch, m):
         # the direct product where the transformed data find no room
         call = (f"if (!singa_winograd({m}, {ch}, {sp[0]}, {sp[1]}, {pb[0]}, {pb[1]}, "
                 f"{outsp[0]}, {outsp[1]}, a0, a1 + t * {plane}LL, y + t * {m * n}LL, @THREADS@, ep)) "

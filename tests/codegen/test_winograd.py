@@ -33,11 +33,11 @@ def _reference(x, w, pads):
                          for r in range(3) for s in range(3)) for img in xp])
 
 
-CASES = [((1, 4, 14, 14), 8, [1, 1, 1, 1]),  # 7x7 tiles, the fewest taken
-         ((2, 3, 17, 23), 5, [1, 0, 2, 1]),  # two images, pads of every size
-         ((1, 6, 19, 21), 7, [1, 1, 1, 1]),  # odd outputs: the last tiles cut
-         ((1, 3, 20, 20), 4, [0, 0, 0, 0]),  # no padding
-         ((1, 300, 16, 16), 10, [1, 1, 1, 1])]  # channels over one block of the product
+CASES = [((1, 32, 14, 14), 40, [1, 1, 1, 1]),  # 7x7 tiles of small filters
+         ((2, 33, 17, 23), 35, [1, 0, 2, 1]),  # two images, pads of every size
+         ((1, 32, 19, 21), 37, [1, 1, 1, 1]),  # odd outputs: the last tiles cut
+         ((1, 40, 20, 20), 32, [0, 0, 0, 0]),  # no padding
+         ((1, 300, 16, 16), 33, [1, 1, 1, 1])]  # channels over one block of the product
 
 
 @pytest.mark.parametrize("sx,m,pads", CASES)
@@ -54,14 +54,19 @@ def test_matches_the_definition(sx, m, pads):
     assert np.abs(y - ref).max() <= tol
 
 
-def test_few_tiles_strides_and_dilations_take_the_direct_product():
+@pytest.mark.parametrize("sx,m,attrs", [
+    ((1, 32, 12, 12), 32, {"pads": [1, 1, 1, 1]}),  # 36 tiles
+    ((1, 300, 14, 14), 300, {"pads": [1, 1, 1, 1]}),  # 49 tiles of big filters
+    ((1, 16, 30, 30), 32, {"pads": [1, 1, 1, 1]}),  # 16 channels
+    ((1, 32, 30, 30), 16, {"pads": [1, 1, 1, 1]}),  # 16 filters
+    ((1, 32, 30, 30), 32, {"strides": [2, 2]}),
+    ((1, 32, 30, 30), 32, {"dilations": [2, 2]})])
+def test_the_rest_take_the_direct_product(sx, m, attrs):
     rng = np.random.default_rng(1)
-    x = rng.standard_normal((1, 4, 12, 12)).astype(np.float32)
-    w = rng.standard_normal((6, 4, 3, 3)).astype(np.float32)
-    assert not winograd.eligible((3, 3), (1, 1), (1, 1), (12, 12))  # 36 tiles
-    for attrs in ({"pads": [1, 1, 1, 1]}, {"strides": [2, 2]}, {"dilations": [2, 2]}):
-        _, kernels = _conv(x, w, **attrs)
-        assert kernels == ["conv_gemm"], (attrs, kernels)
+    x = rng.standard_normal(sx).astype(np.float32)
+    w = rng.standard_normal((m, sx[1], 3, 3)).astype(np.float32)
+    _, kernels = _conv(x, w, **attrs)
+    assert kernels == ["conv_gemm"], kernels
 
 
 def test_transformed_data_past_the_cap_fall_back_to_the_direct_product():
