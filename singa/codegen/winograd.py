@@ -23,6 +23,7 @@ from __future__ import annotations
 
 MIN_TILES = 64
 FEW_TILES = 49
+MANY_TILES = 256
 # floats of transformed data (weights, patches, products, padded image) at most
 SCRATCH_MAX = 1 << 25
 
@@ -147,16 +148,23 @@ static int singa_winograd(int m, int c, int h, int w, int ph, int pw, int oh, in
 
 def eligible(kernel, strides, dilations, out_spatial, channels: int, filters: int) -> bool:
     """Whether a 2-D convolution of this geometry runs by F(2x2, 3x3) here: 3x3,
-    stride and dilation 1, at least 32 input channels and filters (with fewer the
-    transforms cost more than the products save: 0.3x at 3 channels, 0.8x at 16),
-    and ``MIN_TILES`` tiles, or ``FEW_TILES`` where the transformed weights are
-    small (13x13 outputs with 256 x 512 filters: 0.9x; 14x14 with 256 x 256: 1.2x)."""
-    if tuple(kernel) != (3, 3) or tuple(strides) != (1, 1) or tuple(dilations) != (1, 1) \
-            or channels < 32 or filters < 32:
+    stride and dilation 1, and enough work per transformed value (measured on two
+    cores against the direct product):
+
+    - 32 channels and filters or more, and ``MIN_TILES`` tiles: 1.2-1.6x; at 49
+      tiles (14x14 outputs) only channels from 128 and filters up to 256 x 256
+      (128 x 128: 1.3x; 48 x 192: 0.9x; 256 x 512: 0.9x);
+    - 16 to 31 channels with 64 filters or more, and ``MANY_TILES`` tiles
+      (16 -> 64 at 56x56: 1.1-1.2x; at 28x28: 1.0x; 16 -> 16 or 32: 0.8-0.9x);
+    - never with fewer (3 channels: 0.3x)."""
+    if tuple(kernel) != (3, 3) or tuple(strides) != (1, 1) or tuple(dilations) != (1, 1):
         return False
     oh, ow = out_spatial
     tiles = ((oh + 1) // 2) * ((ow + 1) // 2)
-    return tiles >= MIN_TILES or (tiles >= FEW_TILES and channels * filters <= 1 << 16)
+    if channels >= 32 and filters >= 32:
+        return tiles >= MIN_TILES or (tiles >= FEW_TILES and channels >= 128
+                                      and channels * filters <= 1 << 16)
+    return channels >= 16 and filters >= 64 and tiles >= MANY_TILES
 
 
 def support() -> str:

@@ -33,11 +33,13 @@ def _reference(x, w, pads):
                          for r in range(3) for s in range(3)) for img in xp])
 
 
-CASES = [((1, 32, 14, 14), 40, [1, 1, 1, 1]),  # 7x7 tiles of small filters
+CASES = [((1, 32, 16, 16), 40, [1, 1, 1, 1]),  # 8x8 tiles, the fewest for small filters
          ((2, 33, 17, 23), 35, [1, 0, 2, 1]),  # two images, pads of every size
          ((1, 32, 19, 21), 37, [1, 1, 1, 1]),  # odd outputs: the last tiles cut
          ((1, 40, 20, 20), 32, [0, 0, 0, 0]),  # no padding
-         ((1, 300, 16, 16), 33, [1, 1, 1, 1])]  # channels over one block of the product
+         ((1, 300, 16, 16), 33, [1, 1, 1, 1]),  # channels over one block of the product
+         ((1, 128, 14, 14), 128, [1, 1, 1, 1]),  # 49 tiles of mid-sized filters
+         ((1, 16, 32, 32), 64, [1, 1, 1, 1])]  # 16 channels over 256 tiles
 
 
 @pytest.mark.parametrize("sx,m,pads", CASES)
@@ -57,7 +59,9 @@ def test_matches_the_definition(sx, m, pads):
 @pytest.mark.parametrize("sx,m,attrs", [
     ((1, 32, 12, 12), 32, {"pads": [1, 1, 1, 1]}),  # 36 tiles
     ((1, 300, 14, 14), 300, {"pads": [1, 1, 1, 1]}),  # 49 tiles of big filters
-    ((1, 16, 30, 30), 32, {"pads": [1, 1, 1, 1]}),  # 16 channels
+    ((1, 16, 30, 30), 32, {"pads": [1, 1, 1, 1]}),  # 16 channels, 32 filters
+    ((1, 16, 28, 28), 64, {"pads": [1, 1, 1, 1]}),  # 16 channels over 196 tiles
+    ((1, 48, 13, 13), 192, {"pads": [1, 1, 1, 1]}),  # 49 tiles of few channels
     ((1, 32, 30, 30), 16, {"pads": [1, 1, 1, 1]}),  # 16 filters
     ((1, 32, 30, 30), 32, {"strides": [2, 2]}),
     ((1, 32, 30, 30), 32, {"dilations": [2, 2]})])
