@@ -582,10 +582,9 @@ def conv_gemm_kernel(op, types, out, attrs):
         call = (f"if (!singa_winograd({m}, {ch}, {sp[0]}, {sp[1]}, {pb[0]}, {pb[1]}, "
                 f"{outsp[0]}, {outsp[1]}, a0, a1 + t * {plane}LL, y + t * {m * n}LL, @THREADS@, ep)) "
                 + call)
-        k_ = _kernel("conv_winograd", op, types, out, _over_products(n_img, per, call),
-                     note + ", by F(2x2, 3x3)", n_img * m * n)
-        k_.support = (SUPPORT, winograd.support())
-        return k_
+        return _kernel("conv_winograd", op, types, out, _over_products(n_img, per, call),
+                       note + ", by F(2x2, 3x3)", n_img * m * n,
+                       support=(SUPPORT, winograd.support()))
     return _kernel("conv_gemm", op, types, out, _over_products(n_img, per, call), note,
                    n_img * m * n)
 
@@ -611,15 +610,16 @@ def _over_products(count: int, per: int, call: str) -> list[str]:
             "}"]
 
 
-def _kernel(base, op, types, out, lines, note, n, epilogue=True):
-    """The Kernel of these C ``lines``; with ``epilogue`` they pass ``ep`` to the
-    product, which :func:`.epilogue.fuse` may point at an elementwise group."""
+def _kernel(base, op, types, out, lines, note, n, epilogue=True, support=SUPPORT):
+    """The Kernel of these C ``lines`` (after ``support``); with ``epilogue`` they
+    pass ``ep`` to the product, which :func:`.epilogue.fuse` may point at an
+    elementwise group."""
     params = [Param(f"a{i}", t.dtype) for i, t in enumerate(types)]
     params.append(Param("y", out.dtype, output=True))
     shapes = [f"a{i}: {t}" for i, t in enumerate(types)] + [f"y: {out}", note]
     sources = tuple(s for s in (op.loc or "").split(" + ") if s)
     return Kernel(base, op.name, sources, params, list(range(len(types))), n, [], shapes,
-                  tuple(out.shape), function=[NO_EPILOGUE] * epilogue + lines, support=SUPPORT,
+                  tuple(out.shape), function=[NO_EPILOGUE] * epilogue + lines, support=support,
                   host_only=True)
 
 

@@ -34,9 +34,9 @@ SUPPORT = r"""
    is every 16th row block, so that a filter's, a patch's or a tile's 16 values lie
    close together; and the padded image with its even and odd columns apart
    (singa_gemm_pad_image, stride 2), so every 4x4 patch of a row of tiles is read
-   by contiguous loads; T = TH x TW tiles of 2x2 outputs.  Every loop over filters or tiles is written for the
-   vectoriser (scalars, no arrays, no branches).  The epilogue runs on each
-   channel's plane once it is final.  Returns 0 where the scratch would pass
+   by contiguous loads; T = TH x TW tiles of 2x2 outputs.  Every loop over filters
+   or tiles is written for the vectoriser (scalars, no arrays, no branches).  The
+   epilogue runs on each channel's plane once it is final.  Returns 0 where the scratch would pass
    SINGA_WINOGRAD_MAX floats or find no room. */
 static int singa_winograd(int m, int c, int h, int w, int ph, int pw, int oh, int ow,
                           const float *restrict wt, const float *restrict x, float *restrict y,
@@ -135,10 +135,7 @@ static int singa_winograd(int m, int c, int h, int w, int ph, int pw, int oh, in
           if (ow % 2) y1[ow - 1] = e1[tw - 1];
         }
       }
-      if (ep) {
-        const long long lo = yp - ep->y;
-        ep->run(ep->y, ep->args, lo, lo + (long long)oh * ow);
-      }
+      singa_gemm_ep_rows(ep, y, (long long)oh * ow, mm, mm + 1, 0, oh * ow);
     }
   }
   return 1;
