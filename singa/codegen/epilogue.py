@@ -16,17 +16,27 @@ product's value from the result itself.  The group is the one the elementwise
 renderer (:mod:`.elementwise`) made: the same body text, in another loop.
 Kernels of work items that each write one range of the result (``item_out``:
 a depthwise convolution's planes, then its ReLU6 or SiLU) call the same
-function after each item.
+function after each item, or, where the item's body marks parts of its range
+final (:func:`part_done`: a plane's rows), after each part, while it is in L1.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 
 from .dialect import HOST, STORAGE
 from .render import Kernel, Param
 
 NO_EPILOGUE = "const struct singa_ep *const ep = 0;"
+_PART = re.compile(r"^(\s*)/\* final: y\[(.+) \.\. (.+)\) \*/$")
+
+
+def part_done(lo: str, hi: str) -> str:
+    """The body line of an ``item_out`` kernel saying that ``y[lo, hi)`` (C
+    expressions) is final: a fused epilogue runs there, on that range, instead of
+    after the item (a comment where none is fused)."""
+    return f"/* final: y[{lo} .. {hi}) */"
 
 
 def _function(ek: Kernel, q: int) -> tuple[str, str]:
@@ -96,10 +106,15 @@ def fuse(gk: Kernel, ek: Kernel, position: int):
         ep = (f"{args} const struct singa_ep ep_ = {{{name}, y, ep_args}}; "
               "const struct singa_ep *const ep = &ep_;")
         function, body = [ep if line == NO_EPILOGUE else line for line in gk.function], []
-    else:  # after each item, on the range it wrote
+    else:  # after each part the item marks final, else after the item
         function = []
-        body = gk.body + [f"{{ {args} {name}(y, ep_args, i * {gk.item_out}LL, "
-                          f"(i + 1) * {gk.item_out}LL); }}"]
+        parts = [_PART.match(line) for line in gk.body]
+        if any(parts):
+            body = [f"{m[1]}{{ {args} {name}(y, ep_args, {m[2]}, {m[3]}); }}" if m else line
+                    for m, line in zip(parts, gk.body)]
+        else:
+            body = gk.body + [f"{{ {args} {name}(y, ep_args, i * {gk.item_out}LL, "
+                              f"(i + 1) * {gk.item_out}LL); }}"]
     base = gk.base + "_" + ek.base.removeprefix("fused_")
     shapes = gk.shapes + [f"then {ek.group} in the product's threads:"] + [
         f"  {s}" for s in ek.shapes]

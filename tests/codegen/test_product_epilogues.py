@@ -132,17 +132,20 @@ def test_a_gemm_scaling_its_product_keeps_the_group_apart():
     _close(y, np.tanh(a.astype(np.float64) @ w.T), 10)
 
 
-@pytest.mark.parametrize("hw,fused", [((13, 11), True), ((140, 130), False)])
-def test_depthwise_planes_take_their_activation_after_each_plane(hw, fused):
-    """ReLU6 after a depthwise convolution runs on each plane as it is made; planes
-    too big for the stack copy are made row by row, and the Clip stays apart."""
+@pytest.mark.parametrize("hw,strides,fused", [((13, 11), [2, 1], True),
+                                              ((9, 64), [2, 1], True), ((9, 64), [1, 1], True),
+                                              ((140, 130), [2, 1], False)])
+def test_depthwise_planes_take_their_activation_after_each_plane(hw, strides, fused):
+    """ReLU6 after a depthwise convolution runs on each plane as it is made (on
+    each of its rows, where rows are long); planes too big for the stack copy are
+    made row by row, and the Clip stays apart."""
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, 3) + hw).astype(np.float32)
     w = rng.standard_normal((3, 1, 3, 3)).astype(np.float32) * 2
     b = rng.standard_normal(3).astype(np.float32)
     lo, hi = np.float32(0), np.float32(6)
     nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], group=3, pads=[1, 1, 1, 1],
-                              strides=[2, 1]),
+                              strides=strides),
              helper.make_node("Clip", ["c", "lo", "hi"], ["y"])]
     rep = _prepare(nodes, {"x": x}, [("w", w), ("b", b), ("lo", np.array(lo)),
                                      ("hi", np.array(hi))])
@@ -151,7 +154,7 @@ def test_depthwise_planes_take_their_activation_after_each_plane(hw, fused):
     from tests.ops.cases_nn import ref_im2col
 
     (col,) = ref_im2col(x.astype(np.float64), kernel_shape=[3, 3], pads=[1, 1, 1, 1],
-                        strides=[2, 1])
+                        strides=strides)
     conv = np.einsum("mt,imtp->imp", w.reshape(3, 9).astype(np.float64),
                      col.reshape(2, 3, 9, -1)) + b[:, None]
     _close(y, np.clip(conv, 0, 6).reshape(y.shape), 9)

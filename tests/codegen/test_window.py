@@ -48,6 +48,15 @@ CASES = [
          dw(6, (2, 2)), id="dw-same-upper-stride3"),
     case("Conv", data((1, 3, 4, 4), F32), {"group": 3, "pads": [4, 4, 4, 4]},
          dw(3, (3, 3)), id="dw-pads-wider-than-input"),
+    # rows of 48 or more made one by one from the padded copy
+    case("Conv", data((1, 3, 9, 60), F32), {"group": 3, "pads": [1, 2, 0, 1]},
+         dw(3, (3, 3)), id="dw-wide-rows-asym-pads"),
+    case("Conv", data((2, 2, 7, 70), F32), {"group": 2, "dilations": [2, 2],
+                                            "pads": [2, 2, 2, 2]},
+         dw(2, (3, 3), bias=False), id="dw-wide-rows-dilated"),
+    case("Conv", data((1, 2, 8, 100), F32), {"group": 2, "strides": [2, 2],
+                                             "pads": [1, 1, 1, 1]},
+         dw(2, (3, 3)), id="dw-wide-rows-stride2"),
     # planes too big for a padded copy on the stack: row by row
     case("Conv", data((1, 2, 130, 131), F32), {"group": 2, "pads": [1, 1, 1, 1]},
          dw(2, (3, 3)), id="dw-big-plane-rows"),
