@@ -36,6 +36,9 @@ MR, NR, KC, NC = 8, 32, 256, 256
 # floats of a convolution's padded image copy at most (64 MB; bigger images are
 # packed from the image itself, without the copy)
 PADDED_MAX = 1 << 24
+# B's rows are prefetched this many rows ahead while packed (weights come from
+# memory on every call)
+PREFETCH_ROWS = 8
 # below this many multiply-adds a product stays on one thread
 PARALLEL_MIN = 1 << 18
 
@@ -66,6 +69,8 @@ static void singa_gemm_pack_b(int kc, int nc, const float *restrict b, long long
   const int full = nc / SINGA_NR * SINGA_NR;
   for (int k = 0; k < kc; ++k) {
     const float *row = b + k * ldb;
+    if (k + SINGA_PREFETCH_ROWS < kc)
+      for (int j = 0; j < nc; j += 16) __builtin_prefetch(row + SINGA_PREFETCH_ROWS * ldb + j);
     for (int j = 0; j < full; j += SINGA_NR) {
       float *dst = bp + (long long)j * kc + k * SINGA_NR;
       *(singa_v16 *)dst = *(const singa_v16u *)(row + j);
@@ -501,7 +506,8 @@ static void singa_gemm_conv(int m, int n, int k, const float *restrict a, long l
   singa_gemm_any(m, n, k, a, lda, 0, 0, 0, &pc, c, ldc, threads, ep);
 }
 """.replace("@SIZES@", f"enum {{ SINGA_MR = {MR}, SINGA_NR = {NR}, SINGA_KC = {KC}, "
-                     f"SINGA_NC = {NC} }};\n#define SINGA_PADDED_MAX {PADDED_MAX}LL")
+                     f"SINGA_NC = {NC} }};\n#define SINGA_PADDED_MAX {PADDED_MAX}LL\n"
+                     f"#define SINGA_PREFETCH_ROWS {PREFETCH_ROWS}")
 
 
 def _batch(shape, batch):
