@@ -124,47 +124,43 @@ static inline SINGA_CONTRACT void singa_gemm_tile(int kc, const float *restrict 
 #endif
   singa_v16 c0[SINGA_MR], c1[SINGA_MR];
   for (int i = 0; i < SINGA_MR; ++i) { c0[i] = (singa_v16){0}; c1[i] = (singa_v16){0}; }
+  /* the rank-1 updates of one vector type: columns [0, 4) or [0, 16) */
+#define SINGA_TILE_ONE(T, acc) \
+  for (int k = 0; k < kc; ++k) { \
+    const T b0 = *(const T *)(b + k * SINGA_NR); \
+    _Pragma("GCC unroll 16") \
+    for (int i = 0; i < SINGA_MR; ++i) acc[i] += a[i * sa + k * sk] * b0; \
+  }
+  /* columns [0, 16) and, of type T, those from 16: each element of A read once */
+#define SINGA_TILE_TWO(T, acc) \
+  for (int k = 0; k < kc; ++k) { \
+    const singa_v16 b0 = *(const singa_v16 *)(b + k * SINGA_NR); \
+    const T b1 = *(const T *)(b + k * SINGA_NR + 16); \
+    _Pragma("GCC unroll 16") \
+    for (int i = 0; i < SINGA_MR; ++i) { \
+      const float ai = a[i * sa + k * sk]; \
+      c0[i] += ai * b0; acc[i] += ai * b1; \
+    } \
+  }
   if (nr <= 4) {  /* a quarter: 14x14 images' 196 columns end in 4 */
     singa_v4 d0[SINGA_MR];
     for (int i = 0; i < SINGA_MR; ++i) d0[i] = (singa_v4){0};
-    for (int k = 0; k < kc; ++k) {
-      const singa_v4 b0 = *(const singa_v4 *)(b + k * SINGA_NR);
-#pragma GCC unroll 16
-      for (int i = 0; i < SINGA_MR; ++i) d0[i] += a[i * sa + k * sk] * b0;
-    }
+    SINGA_TILE_ONE(singa_v4, d0)
     for (int i = 0; i < SINGA_MR; ++i)
       for (int l = 0; l < 4; ++l) c0[i][l] = d0[i][l];
   } else if (nr <= 16) {
-    for (int k = 0; k < kc; ++k) {
-      const singa_v16 b0 = *(const singa_v16 *)(b + k * SINGA_NR);
-#pragma GCC unroll 16
-      for (int i = 0; i < SINGA_MR; ++i) c0[i] += a[i * sa + k * sk] * b0;
-    }
+    SINGA_TILE_ONE(singa_v16, c0)
   } else if (nr <= 20) {  /* 16 + 4: a 7x7 image's 49 columns end in 17 */
     singa_v4 d1[SINGA_MR];
     for (int i = 0; i < SINGA_MR; ++i) d1[i] = (singa_v4){0};
-    for (int k = 0; k < kc; ++k) {
-      const singa_v16 b0 = *(const singa_v16 *)(b + k * SINGA_NR);
-      const singa_v4 b1 = *(const singa_v4 *)(b + k * SINGA_NR + 16);
-#pragma GCC unroll 16
-      for (int i = 0; i < SINGA_MR; ++i) {
-        const float ai = a[i * sa + k * sk];
-        c0[i] += ai * b0; d1[i] += ai * b1;
-      }
-    }
+    SINGA_TILE_TWO(singa_v4, d1)
     for (int i = 0; i < SINGA_MR; ++i)
       for (int l = 0; l < 4; ++l) c1[i][l] = d1[i][l];
   } else {
-    for (int k = 0; k < kc; ++k) {
-      const singa_v16 b0 = *(const singa_v16 *)(b + k * SINGA_NR);
-      const singa_v16 b1 = *(const singa_v16 *)(b + k * SINGA_NR + 16);
-#pragma GCC unroll 16
-      for (int i = 0; i < SINGA_MR; ++i) {
-        const float ai = a[i * sa + k * sk];
-        c0[i] += ai * b0; c1[i] += ai * b1;
-      }
-    }
+    SINGA_TILE_TWO(singa_v16, c1)
   }
+#undef SINGA_TILE_ONE
+#undef SINGA_TILE_TWO
   if (mr == SINGA_MR && nr == SINGA_NR) {
     for (int i = 0; i < SINGA_MR; ++i) {
       singa_v16u *r0 = (singa_v16u *)(c + i * ldc), *r1 = (singa_v16u *)(c + i * ldc + 16);
