@@ -384,6 +384,20 @@ static void SINGA_CONTRACT singa_gemm_rows(int m, int n0, int n1, int k,
   }
 }
 
+/* a thread's share of a product in cycles per k: ``rows`` row panels by ``cols``
+   columns.  A tile's rank-1 update is 16 vector multiply-adds, its column edges
+   less (singa_gemm_tile); packing B costs about 2 per panel (a convolution's
+   columns more: blends, or gathers from the image), and reading A's rows about 1
+   per panel.  The ragged edges and the packing decide between splitting rows and
+   columns: SqueezeNet's classifier, 1000 x 512 by 512 x 169, is 1.2x faster by
+   rows, where counting panels alone split its 6 column panels. */
+static long long singa_gemm_cost(int rows, int cols, const struct singa_conv *cv) {
+  const int full = cols / SINGA_NR, rest = cols % SINGA_NR;
+  const int edge = rest == 0 ? 0 : rest <= 4 ? 4 : rest <= 16 ? 8 : rest <= 20 ? 12 : 16;
+  const int panels = full + (rest > 0), pack = !cv ? 2 : cv->p ? 4 : 16;
+  return (long long)rows * (16 * full + edge) + (long long)pack * panels + rows;
+}
+
 static void singa_gemm_any(int m, int n, int k, const float *restrict a, long long lda,
                            const float *restrict b, long long ldb, int tb,
                            const struct singa_conv *cv, float *restrict c, long long ldc,
@@ -405,19 +419,23 @@ static void singa_gemm_any(int m, int n, int k, const float *restrict a, long lo
     return;
   }
   const int mp = (m + SINGA_MR - 1) / SINGA_MR, np = (n + SINGA_NR - 1) / SINGA_NR;
-  /* the split of the panel grid whose busiest thread has the least to do */
+  /* the split of the panel grid whose busiest thread has the least to do, in
+     cycles per k as singa_gemm_cost counts them */
   int nparts = 1, mparts = 1;
   long long best = -1;
   for (int np_ = 1; np_ <= threads; ++np_) {
-    if (threads % np_ || np_ > np || threads / np_ > mp) continue;
-    const long long most = (long long)((np + np_ - 1) / np_)
-                           * ((mp + threads / np_ - 1) / (threads / np_));
-    /* on a tie, split the larger operand: threads splitting columns each read all
-       of A, threads splitting rows each pack all of B (ResNet-18's last 3x3
-       convolutions, 512 x 4608 by 4608 x 49: 1.2x faster by rows) */
-    if (best < 0 || most < best || (most == best && n >= m)) {
-      best = most; nparts = np_; mparts = threads / np_;
-    }
+    const int mp_ = threads / np_;
+    if (threads % np_ || np_ > np || mp_ > mp) continue;
+    long long most = 0;
+    for (int tm = 0; tm < mp_; ++tm)
+      for (int tn = 0; tn < np_; ++tn) {
+        const int r0 = (int)((long long)mp * tm / mp_), r1 = (int)((long long)mp * (tm + 1) / mp_);
+        const int q0 = (int)((long long)np * tn / np_), q1 = (int)((long long)np * (tn + 1) / np_);
+        const int cols = (q1 * SINGA_NR < n ? q1 * SINGA_NR : n) - q0 * SINGA_NR;
+        const long long cost = singa_gemm_cost(r1 - r0, cols, cv);
+        most = cost > most ? cost : most;
+      }
+    if (best < 0 || most < best) { best = most; nparts = np_; mparts = mp_; }
   }
 #pragma omp parallel num_threads(mparts * nparts) if (mparts * nparts > 1)
   {
@@ -580,13 +598,14 @@ def conv_gemm_kernel(op, types, out, attrs):
     note = (f"{n_img} product(s) of ({m} x {k}) by the ({k} x {n}) columns of a "
             f"{kernel[0]}x{kernel[1]} window")
     if winograd.eligible(kernel, strides, dilations, outsp, ch, m):
-        # the direct product where the transformed data find no room
-        call = (f"if (!singa_winograd({m}, {ch}, {sp[0]}, {sp[1]}, {pb[0]}, {pb[1]}, "
-                f"{outsp[0]}, {outsp[1]}, a0, a1 + t * {plane}LL, y + t * {m * n}LL, @THREADS@, ep)) "
-                + call)
-        return _kernel("conv_winograd", op, types, out, _over_products(n_img, per, call),
-                       note + ", by F(2x2, 3x3)", n_img * m * n,
-                       support=(SUPPORT, winograd.support()))
+        # the whole batch in one call (the filters transformed once); the direct
+        # products where the transformed data find no room
+        threads = "omp_get_max_threads()" if n_img * per >= PARALLEL_MIN else "1"
+        lines = [f"if (!singa_winograd({n_img}, {m}, {ch}, {sp[0]}, {sp[1]}, {pb[0]}, "
+                 f"{pb[1]}, {outsp[0]}, {outsp[1]}, a0, a1, y, {threads}, ep)) {{"]
+        lines += ["  " + line for line in _over_products(n_img, per, call)] + ["}"]
+        return _kernel("conv_winograd", op, types, out, lines, note + ", by F(2x2, 3x3)",
+                       n_img * m * n, support=(SUPPORT, winograd.support()))
     return _kernel("conv_gemm", op, types, out, _over_products(n_img, per, call), note,
                    n_img * m * n)
 

@@ -11,11 +11,19 @@ from singa.codegen import host, winograd
 pytestmark = pytest.mark.skipif(host.usable() is not None, reason="no usable C compiler")
 
 
-def _conv(x, w, **attrs):
-    g = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], **attrs)], "g",
-                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape),
-                           helper.make_tensor_value_info("w", TensorProto.FLOAT, w.shape)],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+def _conv(x, w, b=None, **attrs):
+    """The c target's Conv of x by w (inputs), with ``b`` a bias (a weight) and a
+    ReLU after it; its result and the plan's kernels."""
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape),
+              helper.make_tensor_value_info("w", TensorProto.FLOAT, w.shape)]
+    if b is None:
+        nodes, inits = [helper.make_node("Conv", ["x", "w"], ["y"], **attrs)], []
+    else:
+        nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], **attrs),
+                 helper.make_node("Relu", ["c"], ["y"])]
+        inits = [helper.make_tensor("b", TensorProto.FLOAT, b.shape, b)]
+    g = helper.make_graph(nodes, "g", inputs,
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
     rep = sonnx.prepare(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]),
                         target="c")
     y = rep.run([x, w])[0].numpy()
@@ -39,7 +47,8 @@ CASES = [((1, 32, 16, 16), 40, [1, 1, 1, 1]),  # 8x8 tiles, the fewest for small
          ((1, 40, 20, 20), 32, [0, 0, 0, 0]),  # no padding
          ((1, 300, 16, 16), 33, [1, 1, 1, 1]),  # channels over one block of the product
          ((1, 128, 14, 14), 128, [1, 1, 1, 1]),  # 49 tiles of mid-sized filters
-         ((1, 16, 32, 32), 64, [1, 1, 1, 1])]  # 16 channels over 256 tiles
+         ((1, 16, 32, 32), 64, [1, 1, 1, 1]),  # 16 channels over 256 tiles
+         ((3, 32, 16, 16), 32, [1, 1, 1, 1])]  # 24 tile rows: two threads split an image
 
 
 @pytest.mark.parametrize("sx,m,pads", CASES)
@@ -86,3 +95,49 @@ def test_transformed_data_past_the_cap_fall_back_to_the_direct_product():
     assert kernels == ["conv_winograd"]
     ref = _reference(x, w, [1, 1, 1, 1])
     assert np.abs(y - ref).max() <= 4 * np.finfo(np.float32).eps * 2304 * np.abs(ref).max()
+
+
+PARTS_SCRIPT = """
+import json, sys
+import numpy as np
+sys.path.insert(0, {tests!r})
+from test_winograd import _conv, _reference
+out = []
+for sx, m, bias in {cases!r}:
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(sx).astype(np.float32)
+    w = rng.standard_normal((m, sx[1], 3, 3)).astype(np.float32)
+    b = rng.standard_normal(m).astype(np.float32) if bias else None
+    y, kernels = _conv(x, w, pads=[1, 1, 1, 1], b=b)
+    ref = _reference(x, w, [1, 1, 1, 1])
+    if bias:
+        ref = np.maximum(ref + b[:, None, None], 0)
+    tol = 16 * np.finfo(np.float32).eps * 9 * sx[1] * max(1.0, np.abs(ref).max())
+    out.append([kernels, list(y.shape) == list(ref.shape) and float(np.abs(y - ref).max()) / tol])
+print(json.dumps(out))
+"""
+
+
+def test_parts_on_three_threads():
+    """Three threads: parts of tile rows that begin and end inside an image (rows
+    counted over the batch), the last one cut short; parts of filters that end in
+    a ragged panel; the fused bias and ReLU on each part's rows.  (Two threads
+    split the cases above in halves.)"""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    cases = [((2, 32, 18, 18), 32, False),  # 18 tile rows: 6 each, the 2nd spans both images
+             ((2, 32, 17, 19), 40, True),  # the last tile row half cut
+             ((1, 128, 14, 14), 140, True),  # 18 panels of filters, 6 each, the last of 4
+             ((2, 64, 16, 16), 32, True)]  # 16 tile rows: 5, 5 and 6
+    script = PARTS_SCRIPT.format(tests=os.path.dirname(__file__), cases=cases)
+    env = dict(os.environ, OMP_NUM_THREADS="3")
+    r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for (sx, m, bias), (kernels, err) in zip(cases, json.loads(r.stdout.splitlines()[-1])):
+        want = ["conv_winograd_add_relu"] if bias else ["conv_winograd"]
+        assert kernels == want, (sx, kernels)
+        assert err is not False and err <= 1.0, (sx, m, err)
