@@ -28,6 +28,9 @@ MANY_TILES = 256
 # threads split a batch's rows of tiles (rather than the filters) from this many
 # tiles per filter
 ROWS_OVER_FILTERS = 4
+# floats of V and P made at a time at most (a 32-channel 112x112 image: 1.15x faster
+# in chunks of 12 tile rows than whole; smaller chunks make the products narrow)
+CHUNK = 1 << 20
 # floats of transformed data (weights, patches, products, padded image) at most
 SCRATCH_MAX = 1 << 25
 
@@ -46,12 +49,21 @@ SUPPORT = r"""
    branches).  The epilogue runs on each channel's rows once they are final.
    Returns 0, having written nothing, where the scratch would pass
    SINGA_WINOGRAD_MAX floats or find no room. */
+/* the tile rows a part of ``units`` rows makes at a time: an image's, or fewer
+   where their V and P would pass SINGA_WG_CHUNK floats (and leave the cache
+   before the products and the output transform read them back) */
+static int singa_winograd_rows(long long units, int th, int tw, int c, int m) {
+  const long long fit = SINGA_WG_CHUNK / (16LL * (c + m) * tw);
+  int rows = units < th ? (int)units : th;
+  return rows <= fit ? rows : fit > 0 ? (int)fit : 1;
+}
+
 static int singa_winograd_part(int m, int c, int h, int w, int ph, int pw, int oh, int ow,
                                long long u0, long long u1, const float *restrict wt,
                                const float *restrict x, float *restrict y, long long yimg,
                                const struct singa_ep *ep) {
   const int th = (oh + 1) / 2, tw = (ow + 1) / 2;
-  const int rows = u1 - u0 < th ? (int)(u1 - u0) : th;  /* tile rows at most at a time */
+  const int rows = singa_winograd_rows(u1 - u0, th, tw, c, m);  /* tile rows at a time */
   const long long most = (long long)rows * tw, plane = (long long)(2 * rows + 2) * (tw + 1);
   const long long mc = (long long)m * c;
   const long long need = 16 * mc + 16 * c * most + 16 * m * most + 2 * c * plane + 64;
@@ -82,7 +94,9 @@ static int singa_winograd_part(int m, int c, int h, int w, int ph, int pw, int o
 #undef SINGA_WG_ROW
   for (long long at = u0; at < u1;) {  /* the tile rows [i0, i1) of image b */
     const long long b = at / th;
-    const int i0 = (int)(at - b * th), i1 = u1 - b * th < th ? (int)(u1 - b * th) : th;
+    const int i0 = (int)(at - b * th);
+    int i1 = u1 - b * th < th ? (int)(u1 - b * th) : th;
+    i1 = i1 < i0 + rows ? i1 : i0 + rows;
     at = b * th + i1;
     const int n = i1 - i0, r0 = 2 * i0, r1 = 2 * i1 < oh ? 2 * i1 : oh;
     const long long t = (long long)n * tw;
@@ -178,9 +192,9 @@ static int singa_winograd(int images, int m, int c, int h, int w, int ph, int pw
   if (parts <= 1)
     return singa_winograd_part(m, c, h, w, ph, pw, oh, ow, 0, units, wt, x, y, yimg, ep);
   /* the most a part needs (singa_winograd_part's count) */
-  const long long rows = by_rows ? ((units + parts - 1) / parts < th ? (units + parts - 1) / parts
-                                                                     : th) : th;
   const long long fm = by_rows ? m : (mp + parts - 1) / parts * SINGA_MR;
+  const long long rows = singa_winograd_rows(by_rows ? (units + parts - 1) / parts : units, th,
+                                             tw, c, (int)fm);
   const long long need = 16 * fm * c + 16LL * c * rows * tw + 16 * fm * rows * tw
                          + 2LL * c * (2 * rows + 2) * (tw + 1) + 64;
   if (need > SINGA_WINOGRAD_MAX) return 0;
@@ -233,4 +247,5 @@ def eligible(kernel, strides, dilations, out_spatial, channels: int, filters: in
 
 def support() -> str:
     return SUPPORT.replace("SINGA_WINOGRAD_MAX", f"{SCRATCH_MAX}LL").replace(
-        "SINGA_WG_ROWS_OVER_FILTERS", str(ROWS_OVER_FILTERS))
+        "SINGA_WG_ROWS_OVER_FILTERS", str(ROWS_OVER_FILTERS)).replace(
+        "SINGA_WG_CHUNK", f"{CHUNK}LL")

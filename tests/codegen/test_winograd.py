@@ -141,3 +141,20 @@ def test_parts_on_three_threads():
         want = ["conv_winograd_add_relu"] if bias else ["conv_winograd"]
         assert kernels == want, (sx, kernels)
         assert err is not False and err <= 1.0, (sx, m, err)
+
+
+def test_chunks_of_tile_rows(monkeypatch):
+    """Images whose V and P pass winograd.CHUNK floats are made a few tile rows at
+    a time: here 3 rows of 8 (3, 3 and 2 per image; the parts of two threads
+    end inside one), with the epilogue on each chunk's rows."""
+    sx, m = (3, 32, 16, 16), 40
+    monkeypatch.setattr(winograd, "CHUNK", 16 * (sx[1] + m) * 8 * 3)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(sx).astype(np.float32)
+    w = rng.standard_normal((m, sx[1], 3, 3)).astype(np.float32)
+    b = rng.standard_normal(m).astype(np.float32)
+    y, kernels = _conv(x, w, b=b, pads=[1, 1, 1, 1])
+    assert kernels == ["conv_winograd_add_relu"], kernels
+    ref = np.maximum(_reference(x, w, [1, 1, 1, 1]) + b[:, None, None], 0)
+    tol = 16 * np.finfo(np.float32).eps * 9 * sx[1] * max(1.0, np.abs(ref).max())
+    assert np.abs(y - ref).max() <= tol
