@@ -30,6 +30,17 @@ def dw(c, k, mult=1, dtype=F32, bias=True):
 NAN = data((1, 2, 5, 6), F32)
 NAN[0, 0, 1, 2] = np.nan
 NAN[0, 1, 4, 5] = np.nan
+
+
+def own(shape, dtype, seed):
+    """Data from a generator of its own: drawing from the shared one would change
+    every later case's data."""
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+WIDE_NAN = own((1, 2, 9, 80), F32, 7)
+WIDE_NAN[0, 0, 3, 17] = np.nan  # one window column of rows 1-2 (stride 2) is NaN
+WIDE_NAN[0, 1, 0, 0] = -np.inf
 CASES = [
     case("Conv", data((2, 6, 9, 11), F32), {"group": 6, "pads": [1, 1, 1, 1]},
          dw(6, (3, 3)), id="dw-3x3-same"),
@@ -80,6 +91,14 @@ CASES = [
          id="max-nan-interior-and-border"),
     case("MaxPool", data((1, 2, 12, 11), F32), {"kernel_shape": [9, 8], "pads": [2, 1, 2, 1]},
          id="max-big-window"),
+    # rows of 32 or more as maxima over the window's rows, then over its columns
+    case("MaxPool", WIDE_NAN, {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]},
+         id="max-separable-nan-in-a-row"),
+    case("MaxPool", own((1, 2, 11, 80), F32, 8), {"kernel_shape": [3, 3], "strides": [2, 2],
+                                                "pads": [0, 2, 1, 1], "ceil_mode": 1},
+         id="max-separable-pads-ceil"),
+    case("MaxPool", own((2, 2, 13, 80), F64, 9), {"kernel_shape": [3, 3], "dilations": [2, 3],
+                                                "strides": [1, 2]}, id="max-separable-dilated"),
     case("AveragePool", data((1, 2, 12, 11), F32), {"kernel_shape": [9, 8], "pads": [2, 1, 2, 1],
                                                     "count_include_pad": 1},
          id="avg-big-window"),
