@@ -42,7 +42,9 @@ MATMUL = [((3, 4), (4, 5)), ((70, 300), (300, 77)), ((9, 600), (600, 33)),  # K 
           ((1, 1280), (1280, 1000)), ((3, 70), (70, 1100)),  # a few rows: B streamed once
           ((2, 5, 37), (37, 9)),
           ((20, 50), (50, 49)), ((13, 70), (70, 18)), ((11, 30), (30, 52)),  # edges of 17-20
-          ((9, 40), (40, 68))]  # a column edge of 4 or fewer
+          ((9, 40), (40, 68)),  # a column edge of 4 or fewer
+          # B read in place (gemm.DIRECT_ROWS rows a thread or fewer), over KC and NC
+          ((64, 300), (300, 560)), ((23, 270), (270, 300))]
 
 
 @pytest.mark.parametrize("sa,sb", MATMUL)
