@@ -82,7 +82,8 @@ static void singa_gemm_pack_b(int kc, int nc, const float *restrict b, long long
     }
     if (full < nc) {
       float *dst = bp + (long long)full * kc + k * SINGA_NR;
-      for (int j = 0; j < SINGA_NR; ++j) dst[j] = full + j < nc ? row[full + j] : 0.f;
+      const float *src = row + full;
+      for (long long j = 0; j < SINGA_NR; ++j) dst[j] = j < nc - full ? src[j] : 0.f;
     }
   }
 }

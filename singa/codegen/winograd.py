@@ -79,7 +79,7 @@ static int singa_winograd_part(int m, int c, int h, int w, int ph, int pw, int o
     const float *g = wt + (long long)mm * c * 9;
     float *ur = u + 16LL * mm * c;
     SINGA_SIMD
-    for (int k = 0; k < c; ++k) {
+    for (long long k = 0; k < c; ++k) {
       const float g00 = g[9 * k], g01 = g[9 * k + 1], g02 = g[9 * k + 2];
       const float g10 = g[9 * k + 3], g11 = g[9 * k + 4], g12 = g[9 * k + 5];
       const float g20 = g[9 * k + 6], g21 = g[9 * k + 7], g22 = g[9 * k + 8];
@@ -123,7 +123,7 @@ static int singa_winograd_part(int m, int c, int h, int w, int ph, int pw, int o
       vq[(4 * r) * t + j] = b##r##0 - b##r##2; vq[(4 * r + 1) * t + j] = b##r##1 + b##r##2; \
       vq[(4 * r + 2) * t + j] = b##r##2 - b##r##1; vq[(4 * r + 3) * t + j] = b##r##1 - b##r##3;
       SINGA_SIMD
-      for (int j = 0; j < tw; ++j) {
+      for (long long j = 0; j < tw; ++j) {
         SINGA_WG_COL(0, ev, j) SINGA_WG_COL(1, od, j)
         SINGA_WG_COL(2, ev, j + 1) SINGA_WG_COL(3, od, j + 1)
         SINGA_WG_OUT(0) SINGA_WG_OUT(1) SINGA_WG_OUT(2) SINGA_WG_OUT(3)
@@ -142,7 +142,7 @@ static int singa_winograd_part(int m, int c, int h, int w, int ph, int pw, int o
       for (int i = 0; i < n; ++i) {
         const float *pq = p + 16LL * mm * t + (long long)i * tw;
         SINGA_SIMD
-        for (int j = 0; j < tw; ++j) {
+        for (long long j = 0; j < tw; ++j) {
           float a0[4], a1[4];
           for (int s = 0; s < 4; ++s) {
             const float q0 = pq[s * t + j], q1 = pq[(4 + s) * t + j];
@@ -154,10 +154,10 @@ static int singa_winograd_part(int m, int c, int h, int w, int ph, int pw, int o
           e1[j] = a1[0] + a1[1] + a1[2]; o1[j] = a1[1] - a1[2] - a1[3];
         }
         float *y0 = yp + 2LL * i * ow, *y1 = y0 + ow;
-        for (int j = 0; j < ow / 2; ++j) { y0[2 * j] = e0[j]; y0[2 * j + 1] = o0[j]; }
+        for (long long j = 0; j < ow / 2; ++j) { y0[2 * j] = e0[j]; y0[2 * j + 1] = o0[j]; }
         if (ow % 2) y0[ow - 1] = e0[tw - 1];
         if (r0 + 2 * i + 1 < oh) {
-          for (int j = 0; j < ow / 2; ++j) { y1[2 * j] = e1[j]; y1[2 * j + 1] = o1[j]; }
+          for (long long j = 0; j < ow / 2; ++j) { y1[2 * j] = e1[j]; y1[2 * j + 1] = o1[j]; }
           if (ow % 2) y1[ow - 1] = e1[tw - 1];
         }
       }
