@@ -43,7 +43,7 @@ def kernel_for(op, const_value, target: str | None = None):
         return (gemm.matmul_kernel(op, types, out) if op.name == "MatMul"
                 else gemm.gemm_kernel(op, types, out, attrs))
     if op.name in ("Conv", "MaxPool", "AveragePool", "Im2Col"):
-        return window.window_kernel(op, attrs, types, out)
+        return window.window_kernel(op, attrs, types, out, target)
     if op.name == "Col2Im":
         return window.col2im(op, attrs, types, out, const_value) if out.is_static else None
     return templated.templated_kernel(op, attrs, types, out, const_value)

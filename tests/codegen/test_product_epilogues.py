@@ -158,3 +158,28 @@ def test_depthwise_planes_take_their_activation_after_each_plane(hw, strides, fu
     conv = np.einsum("mt,imtp->imp", w.reshape(3, 9).astype(np.float64),
                      col.reshape(2, 3, 9, -1)) + b[:, None]
     _close(y, np.clip(conv, 0, 6).reshape(y.shape), 9)
+
+
+def test_depthwise_channel_blocks_take_their_activation_after_each_block():
+    """Small planes are made 16 channels at a time (codegen/window.py): the ReLU6
+    after them runs on each block's planes, here over two images of 32 channels."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 32, 7, 7)).astype(np.float32)
+    w = rng.standard_normal((32, 1, 5, 5)).astype(np.float32)
+    b = rng.standard_normal(32).astype(np.float32)
+    lo, hi = np.float32(0), np.float32(6)
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], group=32, pads=[2, 2, 2, 2]),
+             helper.make_node("Clip", ["c", "lo", "hi"], ["y"])]
+    rep = _prepare(nodes, {"x": x}, [("w", w), ("b", b), ("lo", np.array(lo)),
+                                     ("hi", np.array(hi))])
+    y = rep.run([x])[0].numpy()
+    plan = next(iter(rep.executor._cache.values())).plan
+    notes = [line for k in plan.kernels for line in k.shapes]
+    assert "depthwise_conv_clip" in _steps(rep), _steps(rep)
+    assert any("blocks of 16 channels" in n for n in notes), notes
+    from tests.ops.cases_nn import ref_im2col
+
+    (col,) = ref_im2col(x.astype(np.float64), kernel_shape=[5, 5], pads=[2, 2, 2, 2])
+    conv = np.einsum("mt,imtp->imp", w.reshape(32, 25).astype(np.float64),
+                     col.reshape(2, 32, 25, -1)) + b[:, None]
+    _close(y, np.clip(conv, 0, 6).reshape(y.shape), 25)
