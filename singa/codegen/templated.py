@@ -72,13 +72,15 @@ def walk(shape, axes):
             base.append(f"b += q_ % {s}LL * {st}LL; q_ /= {s}LL;")
         base.append(f"b += q_ * {kept[0][1]}LL;")
 
-    def loop(body, simd_sum=None, simd=False):
+    def loop(body, simd_sum=None, simd=False, reducing=None):
         lines, pad, j, k = [], "", "b", "0LL"
         for d, (s, st) in enumerate(red):
             if d == len(red) - 1 and simd_sum:
                 # the innermost loop only adds into ``simd_sum``: partial sums
                 # may run in vector lanes (as NumPy's pairwise sums do)
                 lines.append(f"{pad}SINGA_SIMD_SUM({simd_sum})")
+            elif d == len(red) - 1 and reducing:  # OpenMP reduction clauses
+                lines.append(f"{pad}SINGA_SIMD_REDUCING({reducing})")
             elif d == len(red) - 1 and simd:  # independent elements (a row written)
                 lines.append(f"{pad}SINGA_SIMD")
             lines.append(f"{pad}for (long long r{d} = 0; r{d} < {s}LL; ++r{d}) {{")
@@ -220,12 +222,28 @@ def _softmax(op, attrs, x, out):
         return None
     dt = x.dtype
     v = f"const double v = {_elem(dt, 'a0[j]')};"
-    body = base + ["double m = " + _elem(dt, "a0[b]") + ";"]
-    body += loop([v, _UPDATE["ReduceMax"].replace("acc", "m")])
-    body += ["if (!isfinite(m)) m = 0.0;", "double s = 0.0;"]
-    body += loop([v, "s += exp(v - m);"], simd_sum="s")
+    # the row's max, least and whether it holds a NaN, in one vectorised pass
+    body = base + ["double m = " + _elem(dt, "a0[b]") + ", mn = m;", "int nan_ = 0;"]
+    body += loop([v, "m = v > m ? v : m;", "mn = v < mn ? v : mn;", "nan_ |= v != v;"],
+                 reducing="reduction(max:m) reduction(min:mn) reduction(|:nan_)")
+    body += ["if (nan_ || !isfinite(m)) m = 0.0;", "double s = 0.0;"]
+    # Rows holding a value more than 700 below their maximum (masked attention
+    # scores, about -3.4e38: half of GPT-2's) take exp(v - m) as 0 there: under
+    # 1e-304 of the sum, whose largest term is 1.  The vector exp takes a slow
+    # scalar path for arguments past its range (GPT-2's rows 4x faster).  The bound
+    # ``lo`` is not a constant: with one, the compiler proves the clamp redundant
+    # and drops it.  NaN still reaches exp.
+    far = "(exp(v - m < lo ? lo : v - m) * (double)(v - m >= lo))"
+
+    def either(line):  # the row's loop over its values, in both forms
+        return (["if (mn - m < lo) {"] + ["  " + ln for ln in line(far)] + ["} else {"]
+                + ["  " + ln for ln in line("exp(v - m)")] + ["}"])
+
+    body += ["const double lo = -700.0 + 0.0 * m;"]
+    body += either(lambda e: loop([v, f"s += {e};"], simd_sum="s"))
     if op.name == "Softmax":
-        body += loop([v, f"y[j] = {dialect.store(out.dtype, 'exp(v - m) / s')};"], simd=True)
+        body += either(lambda e: loop([v, f"y[j] = {dialect.store(out.dtype, e + ' / s')};"],
+                                      simd=True))
     else:
         body.append("const double ls = log(s);")
         body += loop([v, f"y[j] = {dialect.store(out.dtype, 'v - m - ls')};"], simd=True)

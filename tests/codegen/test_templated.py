@@ -147,6 +147,14 @@ for _op in ("Softmax", "LogSoftmax"):
         case(_op, data(X, F32), {"axis": 1}, opset=11, id=f"{_op}-coerce-2d"),
         case(_op, np.array([[1000.0, 0.0, -1000.0], [-np.inf, 1.0, 2.0]], F32), {}, opset=13,
              id=f"{_op}-stable"),
+        # rows with values far below their max (masked attention scores), all -inf,
+        # a NaN, +inf: the far values count as exp = 0 on their own path
+        case(_op, np.array([[0.5, -3.4e38, 2.0, -3.4e38, -800.0, 1.0],
+                            [-np.inf] * 6,
+                            [1.0, np.nan, -3.4e38, 2.0, 0.0, 1.0],
+                            [1.0, np.inf, -3.4e38, 2.0, 0.0, 1.0],
+                            [-750.0, -20.0, 0.0, 3.0, -699.0, 1.0]], F32), {}, opset=13,
+             id=f"{_op}-far-below-the-max"),
     ]
 NAN4 = NAN.astype(F32).reshape(1, 3, 2, 2)
 CASES += [
