@@ -220,6 +220,7 @@ class Arena:
         self.replays: dict = {}  # segment first step -> replay
         self.bound: dict = {}  # segment first step -> ((param buffer, array recorded), ...)
         self.fixed_views: dict = {}  # step index -> its view of fixed memory (segments)
+        self.settle: dict = {}  # segment first step -> what its replay leaves in the buffers
         self.stream = None  # the CUDA stream its graphs were captured on
 
 

@@ -208,3 +208,25 @@ def test_dump_dir_writes_pass_ir_and_plan(tmp_path):
         assert any(n.endswith("-lower_conv.ir") for n in names)
     else:
         assert "Conv(" in plan
+
+
+def test_a_replay_leaves_the_buffers_the_steps_would():
+    """After a recorded segment replays, the buffers outliving it hold what its
+    steps would have put there: arena views, views of fixed memory, in place
+    results naming an input made before the segment; buffers the segment frees
+    are cleared, and those it makes and frees are not touched."""
+    from types import SimpleNamespace as NS
+
+    from singa.runtime.executor import _settling
+
+    kernel = NS(inplace=None, inputs=[0])
+    inplace = NS(inplace=0, inputs=[0])
+    segment = [
+        NS(index=4, kernel=kernel, inputs=[1], outputs=[10], frees=[]),  # view of step 4
+        NS(index=5, kernel=None, inputs=[10], outputs=[11], frees=[]),  # a fixed view
+        NS(index=6, kernel=inplace, inputs=[2], outputs=[12], frees=[2]),  # over buffer 2
+        NS(index=7, kernel=kernel, inputs=[11], outputs=[13], frees=[11, 1]),
+        NS(index=8, kernel=inplace, inputs=[13], outputs=[14], frees=[13]),
+    ]
+    left = {bid: (kind, at) for bid, kind, at in _settling(segment)}
+    assert left == {10: (0, 4), 12: (2, 2), 2: (3, None), 1: (3, None), 14: (0, 7)}
