@@ -114,7 +114,8 @@ def _assembled(plan, placed, end) -> dict:
     replaced by :func:`_hand_on`."""
     buffers, found = plan.buffers, {}
     for o, s in placed.items():
-        if s.op != "Concat" or not s.inputs or s.kernel is not None:
+        if s.op != "Concat" or not s.inputs or (s.kernel is not None
+                                                 and s.kernel.base != "concat"):
             continue
         shape = buffers[o].type.shape
         axis = s.attrs.get("axis", 0)
@@ -126,7 +127,7 @@ def _assembled(plan, placed, end) -> dict:
                        or buffers[i].type.dtype != buffers[o].type.dtype for i in ins)):
             continue
         found[o] = ins
-        s.compute = _hand_on
+        s.compute, s.kernel = _hand_on, None  # a copy kernel, where it had one, is not needed
     return found
 
 

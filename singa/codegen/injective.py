@@ -76,3 +76,61 @@ def copy_kernel(op, attrs, types, out, const_value):
     if view is None:
         return None
     return elementwise_kernel("Identity", {}, [x], out, op.loc, views={0: view}, group=op.name)
+
+
+# Concats of at most this many (outer index, part) pieces are kernels
+CONCAT_MAX_PIECES = 1 << 12
+
+
+def concat_kernel(op, attrs, types, out):
+    """A host Kernel for Concat: the output's flat range split evenly over the
+    threads, each copying the pieces of the parts that fall in its share
+    (``memcpy``, any dtype).  The NumPy step copies on one thread, and as a
+    Python step it ends the plan's replayed segment (DenseNet concatenates its
+    features before every layer).  None for empty or dynamic shapes, or more
+    than CONCAT_MAX_PIECES pieces."""
+    from .render import Kernel, Param
+
+    if out is None or not out.is_static or not types or any(
+            t is None or not t.is_static or t.dtype != out.dtype for t in types):
+        return None
+    rank = len(out.shape)
+    if rank == 0 or not supported(out.dtype):
+        return None
+    axis = int(attrs.get("axis", 0))
+    axis = axis + rank if axis < 0 else axis
+    outer = math.prod(out.shape[:axis])
+    inner = math.prod(out.shape[axis + 1:])
+    sizes = [t.shape[axis] * inner for t in types]  # elements of each part per outer index
+    row = sum(sizes)
+    if outer * row == 0 or outer * len(types) > CONCAT_MAX_PIECES or 0 in sizes:
+        return None
+    item = out.dtype.np.itemsize
+    offs = [sum(sizes[:p]) for p in range(len(types))]
+    parts = ", ".join(f"(const char *)a{p}" for p in range(len(types)))
+    lines = [f"const char *const src[{len(types)}] = {{{parts}}};",
+             f"static const long long off[{len(types)}] = {{{', '.join(map(str, offs))}}};",
+             f"static const long long size[{len(types)}] = {{{', '.join(map(str, sizes))}}};",
+             f"const long long total = {outer * row}LL;",
+             "#pragma omp parallel if (total * " f"{item}" "LL > (1LL << 17))",
+             "{",
+             "  const long long t = omp_get_thread_num(), n = omp_get_num_threads();",
+             "  const long long lo = total * t / n, hi = total * (t + 1) / n;",
+             f"  for (long long o = lo / {row}LL; o < {outer}LL && o * {row}LL < hi; ++o)",
+             f"    for (int p = 0; p < {len(types)}; ++p) {{",
+             f"      long long a = o * {row}LL + off[p], b = a + size[p];",
+             "      const long long first = a;",
+             "      if (a < lo) a = lo;",
+             "      if (b > hi) b = hi;",
+             "      if (a < b)",
+             f"        memcpy((char *)y + a * {item}LL, src[p] + (o * size[p] + a - first) * {item}LL,",
+             f"               (size_t)(b - a) * {item});",
+             "    }",
+             "}"]
+    params = [Param(f"a{p}", t.dtype) for p, t in enumerate(types)]
+    params.append(Param("y", out.dtype, output=True))
+    shapes = [f"a{p}: {t}" for p, t in enumerate(types)] + [
+        f"y: {out}", f"{len(types)} parts along axis {axis}, {outer} outer indices"]
+    sources = tuple(x for x in (op.loc or "").split(" + ") if x)
+    return Kernel("concat", op.name, sources, params, list(range(len(types))), outer * row,
+                  [], shapes, tuple(out.shape), function=lines, host_only=True)

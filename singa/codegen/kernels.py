@@ -35,6 +35,8 @@ def kernel_for(op, const_value, target: str | None = None):
         return elementwise.elementwise_kernel(op.name, attrs, types, out, op.loc)
     if op.name in injective.COPY_OPS:
         return injective.copy_kernel(op, attrs, types, out, const_value)
+    if op.name == "Concat":
+        return injective.concat_kernel(op, attrs, types, out) if target == "c" else None
     if op.name in ("MatMul", "Gemm", "ConvGemm"):
         if target != "c":
             return None
