@@ -13,7 +13,10 @@ For each model and the same random input: ``prepare`` time (import; the plan
 is built on the first run, reported as ``first``), the median of ``--runs``
 timed runs after one warm-up for singa and for onnxruntime, taking turns in the
 same process (see ``alternate``) so that both see the same machine, and the ratio
-singa / onnxruntime.  ``--threads N`` limits both to N threads (BLAS, OpenMP,
+singa / onnxruntime, with the round trip of a cache line between the first two
+CPUs before and after the timed runs (``placement.py``: on this project's VM,
+300 ns or more means its vCPUs share no cache, and every ratio moves).
+``--threads N`` limits both to N threads (BLAS, OpenMP,
 onnxruntime's intra-op pool); default: the machine's.  ``--target`` picks
 singa's code-generation target (default: its default for the CPU).
 
@@ -53,6 +56,9 @@ sys.path.insert(0, ROOT)
 import onnx  # noqa: E402
 
 from singa import sonnx  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import placement  # noqa: E402
 
 LIGHT = ["bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50",
          "shufflenet", "squeezenet", "vgg19", "zfnet512"]
@@ -168,13 +174,16 @@ def bench(name: str, m: onnx.ModelProto, runs: int, batch: int, threads=None,
     sess = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
     t_ort_session = time.perf_counter() - t0
     ref = sess.run(None, feeds)
+    rt_before = placement.round_trip_ns()
     t_singa, t_ort = alternate([lambda: rep.run(xs), lambda: sess.run(None, feeds)], runs,
                                block)
+    rt_after = placement.round_trip_ns()
     err = max(float(np.max(np.abs(np.asarray(o.data, np.float64) - r)) / max(np.max(np.abs(r)), 1e-30))
               for o, r in zip(out, ref))
     return {"model": name, "batch": batch, "prepare_s": t_prepare, "first_run_s": t_first,
             "singa_s": t_singa, "ort_session_s": t_ort_session, "ort_s": t_ort,
-            "ratio": t_singa / t_ort, "rel_err": err}
+            "ratio": t_singa / t_ort, "rel_err": err,
+            "round_trip_ns": [rt_before, rt_after]}
 
 
 def rep_target(target) -> str:
@@ -204,7 +213,7 @@ def main(argv=None) -> int:
     if unknown:
         p.error(f"unknown models {unknown}; known: {sorted(loaders)}")
     head = (f"{'model':<24}{'prepare':>9}{'first':>9}{'singa':>9}{'ort':>9}{'ratio':>8}"
-            f"{'rel_err':>10}")
+            f"{'rel_err':>10}{'vcpu rt ns':>13}")
     print(f"batch {args.batch}, median of {args.runs} runs taken in turns of {args.block} "
           f"after an untimed one, seconds; threads "
           f"{args.threads or 'default'}; singa target {rep_target(args.target)}")
@@ -219,8 +228,9 @@ def main(argv=None) -> int:
                   flush=True)
             continue
         results.append(r)
+        rt = "/".join("-" if v is None else f"{v:.0f}" for v in r["round_trip_ns"])
         print(f"{n:<24}{r['prepare_s']:9.3f}{r['first_run_s']:9.3f}{r['singa_s']:9.3f}"
-              f"{r['ort_s']:9.3f}{r['ratio']:8.2f}{r['rel_err']:10.1e}", flush=True)
+              f"{r['ort_s']:9.3f}{r['ratio']:8.2f}{r['rel_err']:10.1e}{rt:>13}", flush=True)
     ratios = [r["ratio"] for r in results]
     if ratios:
         geo = float(np.exp(np.mean(np.log(ratios))))
