@@ -309,7 +309,7 @@ static void singa_gemm_part(int m0, int m1, int n0, int n1, int k, const float *
       else if (cv) singa_gemm_pack_conv(kc, nc, k0, j0, cv, bp);
       else if (tb) singa_gemm_pack_bt(kc, nc, b + j0 * ldb + k0, ldb, bp);
       else if (direct < nc) singa_gemm_pack_b(kc, nc - direct, b + k0 * ldb + j0 + direct, ldb, bp);
-      const float *bk = b + k0 * ldb + j0;
+      const float *bk = direct ? b + k0 * ldb + j0 : 0;  /* B itself (cv: there is none) */
       for (int i0 = m0; i0 < m1; i0 += SINGA_MR) {
         const int mr = m1 - i0 < SINGA_MR ? m1 - i0 : SINGA_MR;
         float *ci = c + i0 * ldc + j0;

@@ -123,8 +123,9 @@ def concat_kernel(op, attrs, types, out):
              "      if (a < lo) a = lo;",
              "      if (b > hi) b = hi;",
              "      if (a < b)",
-             f"        memcpy((char *)y + a * {item}LL, src[p] + (o * size[p] + a - first) * {item}LL,",
-             f"               (size_t)(b - a) * {item});",
+             f"        memcpy((char *)y + a * {item}LL,",
+             f"               src[p] + (o * size[p] + a - first) * {item}LL, "
+             f"(size_t)(b - a) * {item});",
              "    }",
              "}"]
     params = [Param(f"a{p}", t.dtype) for p, t in enumerate(types)]

@@ -148,10 +148,11 @@ def _separable_max(t, geo):
     read), then of each window's columns of ``m``: kh + kw comparisons per output
     rather than kh x kw, and the first pass reads the input rows contiguously
     (3x3 windows at stride 2 over 64 channels: 1.4x faster at 111 columns, 1.7x
-    at 112; but 1.1x slower at 55 and 2x at 27; 2x2 windows 1.1x faster at 224
-    columns, 1.05x slower at 416).  NaN wins
-    as in the unrolled loops: a row with a NaN in its input rows is made by them.
-    None where a row of ``m`` would not fit on the stack."""
+    at 112, but 1.1x slower at 55 and 2x at 27; 2x2 windows, left out: 1.1x
+    faster at 224 columns, 1.05x slower at 416).  NaN wins as in the unrolled
+    loops: a row with a NaN in its input rows is made by them.  None for windows
+    and rows below the minimums, or where a row of ``m`` would not fit on the
+    stack."""
     (h, wd), (kh, kw), (sh, sw), (dh, dw), (ph, pw), ow_n = geo
     wp = (ow_n - 1) * sw + (kw - 1) * dw + 1  # padded columns the windows read
     if kh * kw < SEPARABLE_MIN_TAPS or ow_n < SEPARABLE_MIN_COLUMNS or wp > PLANE_FLOATS:
@@ -290,8 +291,8 @@ def _channel_blocks(geo, oh_n, bias):
     if rows <= 0 or cols <= 0 or (hp * wp + oh_n * ow_n) * lanes > BLOCK_FLOATS:
         return None
     taps = [(r, s_) for r in range(kh) for s_ in range(kw)]
-    acc = " + ".join(f"wv[{(r * kw + s_) * lanes}LL + l] * src[{(r * dh * wp + s_ * dw) * lanes}LL + l]"
-                     for r, s_ in taps)
+    acc = " + ".join(f"wv[{(r * kw + s_) * lanes}LL + l] * "
+                     f"src[{(r * dh * wp + s_ * dw) * lanes}LL + l]" for r, s_ in taps)
     return [
         f"float win[{hp * wp * lanes}] __attribute__((aligned(64)));",
         f"float res[{oh_n * ow_n * lanes}] __attribute__((aligned(64)));",
@@ -313,7 +314,8 @@ def _channel_blocks(geo, oh_n, bias):
         "  }",
         f"for (long long oh = 0; oh < {oh_n}LL; ++oh)",
         f"  for (long long ow = 0; ow < {ow_n}LL; ++ow) {{",
-        f"    const float *SINGA_RESTRICT src = win + (oh * {sh * wp}LL + ow * {sw}LL) * {lanes}LL;",
+        f"    const float *SINGA_RESTRICT src = win + (oh * {sh * wp}LL + ow * {sw}LL) "
+        f"* {lanes}LL;",
         f"    float *SINGA_RESTRICT rq = res + (oh * {ow_n}LL + ow) * {lanes}LL;",
         "    SINGA_SIMD",
         f"    for (long long l = 0; l < {lanes}LL; ++l) rq[l] = bv[l] + {acc};",

@@ -50,8 +50,7 @@ SUPPORT = r"""
    Returns 0, having written nothing, where the scratch would pass
    SINGA_WINOGRAD_MAX floats or find no room. */
 /* the tile rows a part of ``units`` rows makes at a time: an image's, or fewer
-   where their V and P would pass SINGA_WG_CHUNK floats (and leave the cache
-   before the products and the output transform read them back) */
+   where their V and P would pass SINGA_WG_CHUNK floats (see CHUNK) */
 static int singa_winograd_rows(long long units, int th, int tw, int c, int m) {
   const long long fit = SINGA_WG_CHUNK / (16LL * (c + m) * tw);
   int rows = units < th ? (int)units : th;
