@@ -27,6 +27,8 @@ def test_a_concat_of_one_input_is_its_input():
 
 
 @pytest.mark.parametrize("line", [
+    "%c = Dropout(%x) : f32[2,3]",  # no training_mode: inference
+    "%c, %mask = Dropout(%x) : f32[2,3], bool[2,3]",  # a mask nobody reads
     "%c = Cast(%x) {to=1} : f32[2,3]",
     "%c = Transpose(%x) {perm=[0, 1]} : f32[2,3]",
     "%c = Identity(%x) : f32[2,3]",
@@ -66,6 +68,17 @@ def test_same_type_casts_identity_transposes_and_identities_go(line):
     '''graph @g(%x: f32[2,2]) -> (f32[2,2]) {
           %y = Concat(%x) {axis=0} : f32[2,2]
           return %y
+        }''',
+    # a Dropout told its mode, or whose mask is read
+    '''graph @g(%x: f32[2,2], %r: f32[], %t: bool[]) -> (f32[2,2]) {
+          %d = Dropout(%x, %r, %t) : f32[2,2]
+          %w = Neg(%d) : f32[2,2]
+          return %w
+        }''',
+    '''graph @g(%x: f32[2,2]) -> (f32[2,2], bool[2,2]) {
+          %d, %m = Dropout(%x) : f32[2,2], bool[2,2]
+          %w = Neg(%d) : f32[2,2]
+          return %w, %m
         }''',
 ])
 def test_left_alone(text):
