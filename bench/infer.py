@@ -174,9 +174,11 @@ def bench(name: str, m: onnx.ModelProto, runs: int, batch: int, threads=None,
     sess = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
     t_ort_session = time.perf_counter() - t0
     ref = sess.run(None, feeds)
+    time.sleep(0.05)  # onnxruntime's workers spin a while after a run: not during the probe
     rt_before = placement.round_trip_ns()
     t_singa, t_ort = alternate([lambda: rep.run(xs), lambda: sess.run(None, feeds)], runs,
                                block)
+    time.sleep(0.05)
     rt_after = placement.round_trip_ns()
     err = max(float(np.max(np.abs(np.asarray(o.data, np.float64) - r)) / max(np.max(np.abs(r)), 1e-30))
               for o, r in zip(out, ref))
