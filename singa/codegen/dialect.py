@@ -139,7 +139,6 @@ class Dialect:
     parallel_simd: str = ""
     inner_simd: str = ""  # SINGA_SIMD: marks an inner loop of a kernel body vectorisable
     inner_simd_sum: str = ""  # SINGA_SIMD_SUM(v): the same for a loop summing into ``v``
-    inner_simd_any: str = ""  # SINGA_SIMD_ANY(v): ... or-ing into ``v``
     # SINGA_SIMD_REDUCING(clauses): ... with these OpenMP reduction clauses
     inner_simd_reducing: str = ""
     # opens a loop over rows ``i0`` of a kernel with rows (None: one flat loop,
@@ -153,7 +152,6 @@ class Dialect:
                 + f"#define SINGA_SIMD {self.inner_simd}\n"
                 + "#define SINGA_PRAGMA(x) _Pragma(#x)\n"
                 + f"#define SINGA_SIMD_SUM(v) {self.inner_simd_sum}\n"
-                + f"#define SINGA_SIMD_ANY(v) {self.inner_simd_any}\n"
                 + f"#define SINGA_SIMD_REDUCING(clauses) {self.inner_simd_reducing}\n"
                 + f"#define SINGA_INF ({self.infinity})\n"
                 + self.bitcasts.format(fn=self.helper_prefix)
@@ -196,7 +194,6 @@ HOST = Dialect(
     parallel_simd="#pragma omp parallel for simd schedule(static)",
     inner_simd="_Pragma(\"omp simd\")",
     inner_simd_sum="SINGA_PRAGMA(omp simd reduction(+:v))",
-    inner_simd_any="SINGA_PRAGMA(omp simd reduction(|:v))",
     inner_simd_reducing="SINGA_PRAGMA(omp simd clauses)",
     row_loop="for (long long i0 = 0; i0 < {rows}LL; ++i0)",
     declarations=vector_math(),

@@ -30,7 +30,7 @@ import math
 
 from . import winograd
 from .epilogue import NO_EPILOGUE
-from .render import Kernel, Param
+from .render import host_function
 
 MR, NR, KC, NC = 8, 32, 256, 256
 # floats of a convolution's padded image copy at most (64 MB; bigger images are
@@ -694,13 +694,8 @@ def _kernel(base, op, types, out, lines, note, n, epilogue=True, support=SUPPORT
     """The Kernel of these C ``lines`` (after ``support``); with ``epilogue`` they
     pass ``ep`` to the product, which :func:`.epilogue.fuse` may point at an
     elementwise group."""
-    params = [Param(f"a{i}", t.dtype) for i, t in enumerate(types)]
-    params.append(Param("y", out.dtype, output=True))
-    shapes = [f"a{i}: {t}" for i, t in enumerate(types)] + [f"y: {out}", note]
-    sources = tuple(s for s in (op.loc or "").split(" + ") if s)
-    return Kernel(base, op.name, sources, params, list(range(len(types))), n, [], shapes,
-                  tuple(out.shape), function=[NO_EPILOGUE] * epilogue + lines, support=support,
-                  host_only=True)
+    return host_function(base, op, types, out, [NO_EPILOGUE] * epilogue + lines, note, n,
+                         support)
 
 
 def gemm_kernel(op, types, out, attrs):

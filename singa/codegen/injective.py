@@ -89,7 +89,7 @@ def concat_kernel(op, attrs, types, out):
     Python step it ends the plan's replayed segment (DenseNet concatenates its
     features before every layer).  None for empty or dynamic shapes, or more
     than CONCAT_MAX_PIECES pieces."""
-    from .render import Kernel, Param
+    from .render import host_function
 
     if out is None or not out.is_static or not types or any(
             t is None or not t.is_static or t.dtype != out.dtype for t in types):
@@ -128,10 +128,6 @@ def concat_kernel(op, attrs, types, out):
              f"(size_t)(b - a) * {item});",
              "    }",
              "}"]
-    params = [Param(f"a{p}", t.dtype) for p, t in enumerate(types)]
-    params.append(Param("y", out.dtype, output=True))
-    shapes = [f"a{p}: {t}" for p, t in enumerate(types)] + [
-        f"y: {out}", f"{len(types)} parts along axis {axis}, {outer} outer indices"]
-    sources = tuple(x for x in (op.loc or "").split(" + ") if x)
-    return Kernel("concat", op.name, sources, params, list(range(len(types))), outer * row,
-                  [], shapes, tuple(out.shape), function=lines, host_only=True)
+    return host_function("concat", op, types, out, lines,
+                         f"{len(types)} parts along axis {axis}, {outer} outer indices",
+                         outer * row)

@@ -130,6 +130,14 @@ def _unrolled_taps(t, geo, plane, weight, init, pad, update, store, first=None):
     return lines
 
 
+def _padded_extent(geo, oh_n):
+    """The padded rows and columns a window reads over ``oh_n`` output rows, and
+    the input rows and columns among them."""
+    (h, wd), (kh, kw), (sh, sw), (dh, dw), (ph, pw), ow_n = geo
+    hp, wp = (oh_n - 1) * sh + (kh - 1) * dh + 1, (ow_n - 1) * sw + (kw - 1) * dw + 1
+    return hp, wp, min(h, hp - ph), min(wd, wp - pw)
+
+
 PLANE_FLOATS = 16384  # stack buffers of a padded plane (64 KB in float32) at most
 # output rows at least this long are made one by one straight into y (each then
 # final for an epilogue while in L1: 1.5x faster at 56 and 112 columns); shorter
@@ -154,7 +162,7 @@ def _separable_max(t, geo):
     and rows below the minimums, or where a row of ``m`` would not fit on the
     stack."""
     (h, wd), (kh, kw), (sh, sw), (dh, dw), (ph, pw), ow_n = geo
-    wp = (ow_n - 1) * sw + (kw - 1) * dw + 1  # padded columns the windows read
+    wp = _padded_extent(geo, 1)[1]  # padded columns the windows read
     if kh * kw < SEPARABLE_MIN_TAPS or ow_n < SEPARABLE_MIN_COLUMNS or wp > PLANE_FLOATS:
         return None
     lo, hi = min(pw, wp), min(wp, pw + wd)
@@ -163,7 +171,7 @@ def _separable_max(t, geo):
     pre = [f"{t} m[{wp}];", "int row_nan = 0;", f"if ({rows}) {{"]
     if lo > 0:
         pre.append(f"  for (long long c = 0; c < {lo}LL; ++c) m[c] = (-SINGA_INF);")
-    pre += ["  SINGA_SIMD_ANY(row_nan)",
+    pre += ["  SINGA_SIMD_REDUCING(reduction(|:row_nan))",
             f"  for (long long c = {lo}LL; c < {hi}LL; ++c) {{",
             f"    {t} acc = xr0[{at}];", "    row_nan |= acc != acc;"]
     pre += [f"    {{ const {t} v = xr{r}[{at}]; acc = v > acc ? v : acc; "
@@ -198,8 +206,7 @@ def _padded_plane(t, geo, oh_n, wt, bias, base):
     from .epilogue import part_done
 
     (h, wd), (kh, kw), (sh, sw), (dh, dw), (ph, pw), ow_n = geo
-    hp, wp = (oh_n - 1) * sh + (kh - 1) * dh + 1, (ow_n - 1) * sw + (kw - 1) * dw + 1
-    rows, cols = min(h, hp - ph), min(wd, wp - pw)  # input rows/columns ever read
+    hp, wp, rows, cols = _padded_extent(geo, oh_n)
     if rows <= 0 or cols <= 0:
         return None
     taps = [(r, s_) for r in range(kh) for s_ in range(kw)]
@@ -285,8 +292,7 @@ def _channel_blocks(geo, oh_n, bias):
     slower: the copies in and out cost more than the few taps save), or None
     where the buffers would pass BLOCK_FLOATS."""
     (h, wd), (kh, kw), (sh, sw), (dh, dw), (ph, pw), ow_n = geo
-    hp, wp = (oh_n - 1) * sh + (kh - 1) * dh + 1, (ow_n - 1) * sw + (kw - 1) * dw + 1
-    rows, cols = min(h, hp - ph), min(wd, wp - pw)  # input rows/columns ever read
+    hp, wp, rows, cols = _padded_extent(geo, oh_n)
     lanes = CHANNEL_BLOCK
     if rows <= 0 or cols <= 0 or (hp * wp + oh_n * ow_n) * lanes > BLOCK_FLOATS:
         return None

@@ -57,15 +57,21 @@ static int singa_winograd_rows(long long units, int th, int tw, int c, int m) {
   return rows <= fit ? rows : fit > 0 ? (int)fit : 1;
 }
 
+/* floats of scratch a part of m filters over C channels needs, making ``rows``
+   rows of ``tw`` tiles at a time: U, V, P, the padded image rows, 64 spare */
+static long long singa_winograd_need(long long m, long long c, long long rows, long long tw) {
+  return 16 * m * c + 16 * c * rows * tw + 16 * m * rows * tw + 2 * c * (2 * rows + 2) * (tw + 1)
+         + 64;
+}
+
 static int singa_winograd_part(int m, int c, int h, int w, int ph, int pw, int oh, int ow,
                                long long u0, long long u1, const float *restrict wt,
                                const float *restrict x, float *restrict y, long long yimg,
                                const struct singa_ep *ep) {
   const int th = (oh + 1) / 2, tw = (ow + 1) / 2;
   const int rows = singa_winograd_rows(u1 - u0, th, tw, c, m);  /* tile rows at a time */
-  const long long most = (long long)rows * tw, plane = (long long)(2 * rows + 2) * (tw + 1);
-  const long long mc = (long long)m * c;
-  const long long need = 16 * mc + 16 * c * most + 16 * m * most + 2 * c * plane + 64;
+  const long long most = (long long)rows * tw;
+  const long long mc = (long long)m * c, need = singa_winograd_need(m, c, rows, tw);
   if (need > SINGA_WINOGRAD_MAX) return 0;
   float *u = singa_gemm_scratch(need);
   if (!u) return 0;
@@ -190,12 +196,11 @@ static int singa_winograd(int images, int m, int c, int h, int w, int ph, int pw
   const int parts = threads < most ? threads : (int)most;
   if (parts <= 1)
     return singa_winograd_part(m, c, h, w, ph, pw, oh, ow, 0, units, wt, x, y, yimg, ep);
-  /* the most a part needs (singa_winograd_part's count) */
+  /* the most a part needs */
   const long long fm = by_rows ? m : (mp + parts - 1) / parts * SINGA_MR;
   const long long rows = singa_winograd_rows(by_rows ? (units + parts - 1) / parts : units, th,
                                              tw, c, (int)fm);
-  const long long need = 16 * fm * c + 16LL * c * rows * tw + 16 * fm * rows * tw
-                         + 2LL * c * (2 * rows + 2) * (tw + 1) + 64;
+  const long long need = singa_winograd_need(fm, c, rows, tw);
   if (need > SINGA_WINOGRAD_MAX) return 0;
   int ok = 1;
 #pragma omp parallel num_threads(parts)
