@@ -9,7 +9,8 @@ then write the row they reduced.  Semantics follow the op table's NumPy
 ``compute``; any case that would differ (empty reductions that need a fill
 value, integer logs, ...) returns None and stays a NumPy step.
 
-Accumulators: floats of every width accumulate in double.  NumPy sums pairwise,
+Accumulators: floats of every width accumulate in double (a float32 Softmax
+takes its exponentials in float, within an ulp, and sums them in double).  NumPy sums pairwise,
 so a serial float loop over a long row drifts further than the NumPy step
 does; a double loop is more accurate than either and costs little next to the
 memory traffic.  Summing loops of floats are marked ``SINGA_SIMD_SUM`` (host:
@@ -221,32 +222,48 @@ def _softmax(op, attrs, x, out):
     if count == 0:
         return None
     dt = x.dtype
-    v = f"const double v = {_elem(dt, 'a0[j]')};"
+    # 32-bit floats take exp in float (within an ulp; the vector expf does twice
+    # the lanes of exp) and once per element: the exponentials are kept in the
+    # result and scaled by the sum (BERT's attention rows: 4x faster).  The sum
+    # stays double, as every accumulator here.  64-bit floats stay double.
+    single = dt.name == "FLOAT" and out.dtype.name == "FLOAT" and op.name == "Softmax"
+    ct = "float" if dt.name == "FLOAT" else "double"
+    v = f"const {ct} v = {_elem(dt, 'a0[j]', wide=ct == 'double')};"
     # the row's max, least and whether it holds a NaN, in one vectorised pass
-    body = base + ["double m = " + _elem(dt, "a0[b]") + ", mn = m;", "int nan_ = 0;"]
+    body = base + [f"{ct} m = " + _elem(dt, "a0[b]", wide=ct == "double") + ", mn = m;",
+                   "int nan_ = 0;"]
     body += loop([v, "m = v > m ? v : m;", "mn = v < mn ? v : mn;", "nan_ |= v != v;"],
                  reducing="reduction(max:m) reduction(min:mn) reduction(|:nan_)")
-    body += ["if (nan_ || !isfinite(m)) m = 0.0;", "double s = 0.0;"]
-    # Rows holding a value more than 700 below their maximum (masked attention
-    # scores, about -3.4e38: half of GPT-2's) take exp(v - m) as 0 there: under
-    # 1e-304 of the sum, whose largest term is 1.  The vector exp takes a slow
-    # scalar path for arguments past its range (GPT-2's rows 4x faster).  The bound
-    # ``lo`` is not a constant: with one, the compiler proves the clamp redundant
-    # and drops it.  NaN still reaches exp.
-    far = "(exp(v - m < lo ? lo : v - m) * (double)(v - m >= lo))"
+    body += [f"if (nan_ || !isfinite(m)) m = 0;", "double s = 0.0;"]
+    # Rows holding a value further below their maximum than exp's normal range
+    # (masked attention scores, about -3.4e38: half of GPT-2's) take exp(v - m)
+    # as 0 there: under 1e-38 (float; 1e-304 double) of the sum, whose largest
+    # term is 1.  The vector exp takes a slow scalar path for arguments past its
+    # range (GPT-2's rows 4x faster).  The bound ``lo`` is not a constant: with
+    # one, the compiler proves the clamp redundant and drops it.  NaN still
+    # reaches exp.
+    far = f"(exp(v - m < lo ? lo : v - m) * ({ct})(v - m >= lo))"
 
     def either(line):  # the row's loop over its values, in both forms
         return (["if (mn - m < lo) {"] + ["  " + ln for ln in line(far)] + ["} else {"]
                 + ["  " + ln for ln in line("exp(v - m)")] + ["}"])
 
-    body += ["const double lo = -700.0 + 0.0 * m;"]
-    body += either(lambda e: loop([v, f"s += {e};"], simd_sum="s"))
-    if op.name == "Softmax":
-        body += either(lambda e: loop([v, f"y[j] = {dialect.store(out.dtype, e + ' / s')};"],
-                                      simd=True))
+    bound = "-87.0f" if ct == "float" else "-700.0"
+    body += [f"const {ct} lo = {bound} + 0 * m;"]
+    if single:
+        body += either(lambda e: loop([v, f"const float e = {e};", "y[j] = e;", "s += e;"],
+                                      simd_sum="s"))
+        body.append("const float inv = (float)(1.0 / s);")
+        body += loop(["y[j] = y[j] * inv;"], simd=True)
     else:
-        body.append("const double ls = log(s);")
-        body += loop([v, f"y[j] = {dialect.store(out.dtype, 'v - m - ls')};"], simd=True)
+        body += either(lambda e: loop([v, f"s += {e};"], simd_sum="s"))
+        if op.name == "Softmax":
+            body += either(lambda e: loop(
+                [v, f"y[j] = {dialect.store(out.dtype, f'(double){e} / s')};"], simd=True))
+        else:
+            body.append("const double ls = log(s);")
+            body += loop([v, f"y[j] = {dialect.store(out.dtype, '(double)v - m - ls')};"],
+                         simd=True)
     return _kernel(op, snake(op.name), {0: x}, out, n, body,
                    f"rows over axes {list(axes)}: {count} elements", n * count, count)
 
