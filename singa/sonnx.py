@@ -55,13 +55,14 @@ class SingaRep(BackendRep):
                  dump_dir=None, target: str | None = None, max_bytes=None):
         self.graph = graph
         self.device = _device.resolve(device)
+        # the executor first: it aligns the weights' data, which the tensors then wrap
+        self._executor = Executor(graph, self.device, fold_params=fold_params, fuse=fuse,
+                                  passes=passes, verify=verify, check=check, dump_dir=dump_dir,
+                                  target=target, max_bytes=max_bytes)
         self.tensor_map: OrderedDict = OrderedDict(
             (v.name, Tensor(device=self.device, data=v.data, requires_grad=True,
                             stores_grad=False, name=v.name))
             for v in graph.params)
-        self._executor = Executor(graph, self.device, fold_params=fold_params, fuse=fuse,
-                                  passes=passes, verify=verify, check=check, dump_dir=dump_dir,
-                                  target=target, max_bytes=max_bytes)
 
     # ------------------------------------------------------------ description
     @property

@@ -40,8 +40,10 @@ PADDED_MAX = 1 << 24
 # memory on every call)
 PREFETCH_ROWS = 8
 # a thread's part of a product with at most this many rows reads B's full panels
-# in place (see singa_gemm_part)
+# in place (see singa_gemm_part); where B is a weight, shared by every row (a
+# transformer's projections), up to WEIGHT_DIRECT_ROWS
 DIRECT_ROWS = 64
+WEIGHT_DIRECT_ROWS = 512
 # below this many multiply-adds a product stays on one thread
 PARALLEL_MIN = 1 << 18
 
@@ -290,19 +292,21 @@ static inline void singa_gemm_row_panel(int kc, int nc, int direct, const float 
 }
 
 /* rows [m0, m1) and columns [n0, n1) of C = A B, on this thread; B is the column
-   matrix of ``cv`` when that is given.  Where at most SINGA_DIRECT_ROWS rows of A
-   use them, B's full panels are read in place rather than packed: each packed
-   element would serve few tiles (SqueezeNet's 16-filter 1x1 convolutions, 16 x 128
-   by 128 x 3025: 1.45x faster; 64 rows by 3136 columns: 1.1x); only a ragged last
-   panel is packed (zero-padded). */
+   matrix of ``cv`` when that is given.  Where at most ``direct`` rows of A use
+   them, B's full panels are read in place rather than packed: each packed element
+   would serve few tiles (SqueezeNet's 16-filter 1x1 convolutions, 16 x 128 by
+   128 x 3025: 1.45x faster; 64 rows by 3136 columns: 1.1x), and a weight read
+   from memory streams in while the tiles run, where packing it is a pass of its
+   own (BERT's 128 x 768 by 768 x 3072 from memory: 1.12x faster); only a ragged
+   last panel is packed (zero-padded). */
 static void singa_gemm_part(int m0, int m1, int n0, int n1, int k, const float *restrict a,
                             long long lda, const float *restrict b, long long ldb,
                             const struct singa_conv *cv,
                             float *restrict c, long long ldc, int tb, float *restrict bp,
-                            float *restrict ap, const struct singa_ep *ep) {
+                            float *restrict ap, const struct singa_ep *ep, int direct_rows) {
   for (int j0 = n0; j0 < n1; j0 += SINGA_NC) {
     const int nc = n1 - j0 < SINGA_NC ? n1 - j0 : SINGA_NC;
-    const int direct = !cv && !tb && m1 - m0 <= SINGA_DIRECT_ROWS ? nc / SINGA_NR * SINGA_NR : 0;
+    const int direct = !cv && !tb && m1 - m0 <= direct_rows ? nc / SINGA_NR * SINGA_NR : 0;
     for (int k0 = 0; k0 < k; k0 += SINGA_KC) {
       const int kc = k - k0 < SINGA_KC ? k - k0 : SINGA_KC;
       if (cv && cv->p) singa_gemm_pack_planes(kc, nc, k0, j0, cv, bp);
@@ -434,7 +438,7 @@ static long long singa_gemm_cost(int rows, int cols, const struct singa_conv *cv
 static void singa_gemm_any(int m, int n, int k, const float *restrict a, long long lda,
                            const float *restrict b, long long ldb, int tb,
                            const struct singa_conv *cv, float *restrict c, long long ldc,
-                           int threads, const struct singa_ep *ep) {
+                           int threads, const struct singa_ep *ep, int direct_rows) {
   if (k == 0) {
     for (int i = 0; i < m; ++i) memset(c + i * ldc, 0, sizeof(float) * n);
     singa_gemm_ep_rows(ep, c, ldc, 0, m, 0, n);
@@ -479,14 +483,22 @@ static void singa_gemm_any(int m, int n, int k, const float *restrict a, long lo
     const int n1 = (int)((long long)np * (tn + 1) / nparts) * SINGA_NR;
     float *bp = singa_gemm_buffers();
     singa_gemm_part(m0, m1 < m ? m1 : m, n0, n1 < n ? n1 : n, k, a, lda, b, ldb, cv, c, ldc,
-                    tb, bp, bp + SINGA_KC * SINGA_NC, ep);
+                    tb, bp, bp + SINGA_KC * SINGA_NC, ep, direct_rows);
   }
 }
 
 static void singa_gemm(int m, int n, int k, const float *restrict a, long long lda,
                        const float *restrict b, long long ldb, int tb, float *restrict c,
                        long long ldc, int threads, const struct singa_ep *ep) {
-  singa_gemm_any(m, n, k, a, lda, b, ldb, tb, 0, c, ldc, threads, ep);
+  singa_gemm_any(m, n, k, a, lda, b, ldb, tb, 0, c, ldc, threads, ep, SINGA_DIRECT_ROWS);
+}
+
+/* the same where B is a weight (see singa_gemm_part) */
+static void singa_gemm_weight(int m, int n, int k, const float *restrict a, long long lda,
+                              const float *restrict b, long long ldb, int tb,
+                              float *restrict c, long long ldc, int threads,
+                              const struct singa_ep *ep) {
+  singa_gemm_any(m, n, k, a, lda, b, ldb, tb, 0, c, ldc, threads, ep, SINGA_WEIGHT_DIRECT_ROWS);
 }
 
 /* the image of ``pc`` zero-padded with its columns split by phase, into ``p``
@@ -560,7 +572,7 @@ static void singa_gemm_conv(int m, int n, int k, const float *restrict a, long l
         dst[c] = (unsigned long long)iw < (unsigned long long)pc.w ? src[iw] : 0.f;
       }
     }
-    singa_gemm_any(m, n, k, a, lda, sub, n, 0, 0, c, ldc, threads, ep);
+    singa_gemm_any(m, n, k, a, lda, sub, n, 0, 0, c, ldc, threads, ep, SINGA_DIRECT_ROWS);
     return;
   }
   if (pc.ow >= 16) {
@@ -575,12 +587,13 @@ static void singa_gemm_conv(int m, int n, int k, const float *restrict a, long l
       pc.p = p;
     }
   }
-  singa_gemm_any(m, n, k, a, lda, 0, 0, 0, &pc, c, ldc, threads, ep);
+  singa_gemm_any(m, n, k, a, lda, 0, 0, 0, &pc, c, ldc, threads, ep, SINGA_DIRECT_ROWS);
 }
 """.replace("@SIZES@", f"enum {{ SINGA_MR = {MR}, SINGA_NR = {NR}, SINGA_KC = {KC}, "
                      f"SINGA_NC = {NC} }};\n#define SINGA_PADDED_MAX {PADDED_MAX}LL\n"
                      f"#define SINGA_PREFETCH_ROWS {PREFETCH_ROWS}\n"
-                     f"#define SINGA_DIRECT_ROWS {DIRECT_ROWS}")
+                     f"#define SINGA_DIRECT_ROWS {DIRECT_ROWS}\n"
+                     f"#define SINGA_WEIGHT_DIRECT_ROWS {WEIGHT_DIRECT_ROWS}")
 
 
 def _batch(shape, batch):
@@ -618,11 +631,14 @@ def matmul_kernel(op, types, out):
     step_a = m * k if ka == "all" else 0
     step_b = k * n if kb == "all" else 0
     per = m * n * k
-    call = (f"singa_gemm({m}, {n}, {k}, a0 + t * {step_a}LL, {k}, a1 + t * {step_b}LL, {n}, 0, "
-            f"y + t * {m * n}LL, {n}, @THREADS@, ep);")
+    # B a weight (one matrix, not made by an op): read in place by more rows
+    weight = kb == "one" and op.operands[1] is not None and op.operands[1].kind != "op"
+    call = (f"singa_gemm{'_weight' * weight}({m}, {n}, {k}, a0 + t * {step_a}LL, {k}, "
+            f"a1 + t * {step_b}LL, {n}, 0, y + t * {m * n}LL, {n}, @THREADS@, ep);")
     lines += _over_products(count, per, call)
     return _kernel("matmul", op, types, out, lines,
-                   f"{count} product(s) of ({m} x {k}) by ({k} x {n})", count * m * n)
+                   f"{count} product(s) of ({m} x {k}) by ({k} x {n})"
+                   f"{', a weight' * weight}", count * m * n)
 
 
 def conv_gemm_kernel(op, types, out, attrs):
@@ -712,8 +728,9 @@ def gemm_kernel(op, types, out, attrs):
     if not (math.isfinite(alpha) and math.isfinite(beta)):
         return None
     threads = "omp_get_max_threads()" if m * n * k >= PARALLEL_MIN else "1"
-    lines = [f"singa_gemm({m}, {n}, {k}, a0, {k}, a1, {k if tb else n}, {tb}, y, {n}, "
-             f"{threads}, ep);"]
+    weight = op.operands[1] is not None and op.operands[1].kind != "op"
+    lines = [f"singa_gemm{'_weight' * weight}({m}, {n}, {k}, a0, {k}, a1, {k if tb else n}, "
+             f"{tb}, y, {n}, {threads}, ep);"]
     c = types[2] if len(types) > 2 else None
     post = alpha != 1.0 or (c is not None and beta != 0.0)
     if post:  # after the product: no epilogue may run before these lines

@@ -1,5 +1,7 @@
 """The host GEMM kernel (codegen/gemm.py) against NumPy in float64."""
 
+import math
+
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
@@ -54,6 +56,33 @@ def test_matmul_kernel_matches_float64(sa, sb):
     y, steps = _run("MatMul", [a, b])
     assert steps == ["matmul"]
     _close(y, np.matmul(a.astype(np.float64), b), sa[-1])
+
+
+def _weight_model(op, sa, w, **attrs):
+    from onnx import numpy_helper
+
+    g = helper.make_graph([helper.make_node(op, ["a", "w"], ["y"], **attrs)], "g",
+                          [helper.make_tensor_value_info("a", TensorProto.FLOAT, sa)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(w, "w")])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("op,sa,sw", [
+    ("MatMul", (1, 200, 300), (300, 77)),  # past DIRECT_ROWS a thread, K over KC, an edge of 13
+    ("MatMul", (3, 100, 40), (40, 560)),  # a stack by the weight, N over NC
+    ("Gemm", (130, 270), (270, 45))])
+def test_weight_read_in_place_matches_float64(op, sa, sw):
+    """B a weight: read in place by up to WEIGHT_DIRECT_ROWS rows a thread
+    (more than DIRECT_ROWS), the ragged last panel packed."""
+    rng = np.random.default_rng(4)
+    a, w = rng.standard_normal(sa).astype(np.float32), rng.standard_normal(sw).astype(np.float32)
+    rep = sonnx.prepare(_weight_model(op, sa, w), target="c")
+    y = rep.run([a])[0].numpy()
+    (k,) = next(iter(rep.executor._cache.values())).plan.kernels
+    assert "singa_gemm_weight(" in render.render(k, dialect.HOST)
+    assert gemm.DIRECT_ROWS < math.prod(sa[:-1]) // 2 <= gemm.WEIGHT_DIRECT_ROWS
+    _close(y, np.matmul(a.astype(np.float64), w), sa[-1])
 
 
 def test_partly_broadcast_stacks_stay_numpy():
