@@ -113,24 +113,41 @@ def test_live_weights_are_read_each_run():
     assert ex.plan_for(xs, params=p) is compiled  # float weights are read live: no rebuild
 
 
-def test_weights_are_aligned_and_still_read_live():
-    """The executor moves each weight's data to a cache-line boundary (the GEMM
-    reads a weight B in place); the moved arrays are the graph's (and so the
-    SingaRep's tensor_map's), and changes made in place reach the kernels."""
+def test_weights_read_in_place_are_aligned_and_still_read_live():
+    """The executor moves the data of each weight a GEMM reads in place (a
+    MatMul's B, a Gemm's untransposed B) to a cache-line boundary; the moved
+    arrays are the graph's (and so a SingaRep's tensor_map's), and changes made
+    in place reach the kernels.  Other weights stay where they are."""
     from singa.runtime.executor import ALIGN, aligned
 
-    g = cnn()
-    odd = np.empty(64 * 5 + 1, np.float32)[1:].reshape(5, 64)  # 4 bytes past a boundary
-    odd[...] = weights()["fw"]
-    g.params[[v.name for v in g.params].index("fw")].data = odd
+    text = """
+graph @mm(%x: f32[N,7,64]) -> (f32[N,7,5]) opset 13 {
+  %w = param f32[64,5]
+  %u = param f32[5,5]
+  %b = param f32[7,5]
+  %y = MatMul(%x, %w)  # mm
+  %z = Gemm(%b, %u) {transB=1}  # gemm
+  %o = Add(%y, %z)  # add
+  return %o
+}
+"""
+
+    def odd(shape):  # 4 bytes past a boundary
+        a = np.empty(int(np.prod(shape)) + 16, np.float32)
+        a = a[(-a.ctypes.data % ALIGN) // 4 + 1:][:int(np.prod(shape))].reshape(shape)
+        a[...] = RNG.normal(size=shape)
+        return a
+
+    data = {"w": odd((64, 5)), "u": odd((5, 5)), "b": RNG.normal(size=(7, 5)).astype(np.float32)}
+    g = parse_graph(text, data=data)
     ex = Executor(g)
-    assert all(v.data.ctypes.data % ALIGN == 0 for v in g.params)
-    fw = next(v.data for v in g.params if v.name == "fw")
-    np.testing.assert_array_equal(fw, odd)
-    assert aligned(fw) is fw
-    xs = [x(2)]
+    byname = {v.name: v.data for v in g.params}
+    assert byname["w"].ctypes.data % ALIGN == 0 and aligned(byname["w"]) is byname["w"]
+    np.testing.assert_array_equal(byname["w"], data["w"])
+    assert byname["u"] is data["u"]  # transposed: not read in place, not moved
+    xs = [RNG.normal(size=(2, 7, 64)).astype(np.float32)]
     ex.run(xs)
-    fw *= -2.0  # in place, as an optimiser does
+    byname["w"] *= -2.0  # in place, as an optimiser does
     np.testing.assert_allclose(ex.run(xs)[0], ref(g, xs)[0], rtol=1e-5, atol=1e-5)
 
 
