@@ -16,6 +16,7 @@ So a plan never runs with stale weights.
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections import OrderedDict
 
@@ -171,7 +172,7 @@ def _signature(a) -> tuple:
         return ("none",)
     if isinstance(a, (list, tuple)):
         return ("seq",)
-    return (tuple(a.shape), str(a.dtype))
+    return (tuple(a.shape), a.dtype)
 
 
 def input_shapes(graph: Graph, arrays) -> list:
@@ -194,7 +195,8 @@ def _equal(xp, a, b) -> bool:
 class _Compiled:
     """One cached plan and what it was built from."""
 
-    __slots__ = ("plan", "graph", "frozen", "small", "live_types", "timings")
+    __slots__ = ("plan", "graph", "frozen", "small", "live_types", "timings", "seen",
+                 "seen_names", "small_flat", "small_bytes")
 
     def __init__(self, plan, graph, frozen, live_types, timings):
         self.plan = plan
@@ -207,6 +209,12 @@ class _Compiled:
                       if isinstance(a, np.ndarray) and a.size <= SMALL_PARAMS}
         self.live_types = live_types  # weight name -> (shape, dtype) the plan assumes
         self.timings = timings
+        # the weight arrays last found valid (see Executor._still_valid), and the
+        # small ones' bytes as flat views of them, in c.small's order
+        self.seen = None
+        self.seen_names = tuple(live_types) + tuple(self.small)
+        self.small_flat = None
+        self.small_bytes = b"".join(data for _, _, data in self.small.values())
 
 
 class Executor:
@@ -317,8 +325,7 @@ class Executor:
 
     def plan_for(self, arrays, last_layers=None, all_outputs=False, params=None) -> _Compiled:
         """The cached (or newly built) plan for these input arrays."""
-        key = (tuple(_signature(a) for a in arrays), self.device,
-               last_layers, bool(all_outputs))
+        key = (tuple(map(_signature, arrays)), last_layers, bool(all_outputs))
         with self._lock:
             c = self._cache.get(key)
             if c is not None and self._still_valid(c, params):
@@ -369,7 +376,30 @@ class Executor:
         return c
 
     def _still_valid(self, c: _Compiled, params) -> bool:
+        """Whether plan ``c`` may run with ``params``: the live weights have the
+        shapes and dtypes it assumes, the folded ones the values it folded.
+
+        After one full check, a run passing the very same arrays is checked by
+        identity and one comparison of the small weights' bytes, gathered by one
+        concatenation: the full check walks every weight, hundreds of them
+        (ResNet-50: 0.4 ms a run, 1% of it, its arrays cold after the run)."""
         params = self._host_params if params is None else params
+        seen = c.seen
+        if seen is not None and all(map(operator.is_, map(params.get, c.seen_names), seen)) \
+                and (c.small_flat is None or np.concatenate(c.small_flat).tobytes()
+                     == c.small_bytes) and len(c.frozen) == len(c.small):
+            return True
+        if not self._fully_valid(c, params):
+            return False
+        arrays = tuple(params.get(n) for n in c.seen_names)
+        small = arrays[len(c.live_types):]
+        if all(isinstance(p, np.ndarray) and p.flags.c_contiguous for p in small):
+            # views: they follow changes made in place
+            c.small_flat = [p.reshape(-1).view(np.uint8) for p in small] or None
+            c.seen = arrays
+        return True
+
+    def _fully_valid(self, c: _Compiled, params) -> bool:
         for n, (shape, dt) in c.live_types.items():
             p = params.get(n)
             if p is None or tuple(p.shape) != shape or p.dtype != dt:
