@@ -679,7 +679,7 @@ def conv_gemm_kernel(op, types, out, attrs):
             f"ep); }}")
     note = (f"{n_img} product(s) of ({m} x {k}) by the ({k} x {n}) columns of a "
             f"{kernel[0]}x{kernel[1]} window")
-    if winograd.eligible(kernel, strides, dilations, outsp, ch, m):
+    if winograd.eligible(kernel, strides, dilations, outsp, ch, m, n_img):
         # the whole batch in one call (the filters transformed once); the direct
         # products where the transformed data find no room
         threads = "omp_get_max_threads()" if n_img * per >= PARALLEL_MIN else "1"

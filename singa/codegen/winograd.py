@@ -232,14 +232,16 @@ static int singa_winograd(int images, int m, int c, int h, int w, int ph, int pw
 """
 
 
-def eligible(kernel, strides, dilations, out_spatial, channels: int, filters: int) -> bool:
+def eligible(kernel, strides, dilations, out_spatial, channels: int, filters: int,
+             images: int = 1) -> bool:
     """Whether a 2-D convolution of this geometry runs by F(2x2, 3x3) here: 3x3,
     stride and dilation 1, and enough work per transformed value (measured on two
     cores against the direct product):
 
     - 32 channels and filters or more, and ``MIN_TILES`` tiles: 1.2-1.6x; at 49
       tiles (14x14 outputs) only channels from 128 and up to 2^17 channel-filter pairs
-      (128 x 128: 1.3x; 48 x 192: 0.9x; 256 x 512, YOLO's: 1.15x; 512 x 1024: 0.97x);
+      an image (128 x 128: 1.3x; 48 x 192: 0.9x; 256 x 512, YOLO's: 1.15x; 512 x
+      1024: 0.97x, and over 8 images, the filters transformed once: 1.4x);
     - 16 to 31 channels with 64 filters or more, and ``MANY_TILES`` tiles
       (16 -> 64 at 56x56: 1.1-1.2x; at 28x28: 1.0x; 16 -> 16 or 32: 0.8-0.9x);
     - never with fewer (3 channels: 0.3x)."""
@@ -249,7 +251,7 @@ def eligible(kernel, strides, dilations, out_spatial, channels: int, filters: in
     tiles = ((oh + 1) // 2) * ((ow + 1) // 2)
     if channels >= 32 and filters >= 32:
         return tiles >= MIN_TILES or (tiles >= FEW_TILES and channels >= 128
-                                      and channels * filters <= 1 << 17)
+                                      and channels * filters <= (1 << 17) * images)
     return channels >= 16 and filters >= 64 and tiles >= MANY_TILES
 
 

@@ -48,6 +48,7 @@ CASES = [((1, 32, 16, 16), 40, [1, 1, 1, 1]),  # 8x8 tiles, the fewest for small
          ((1, 300, 16, 16), 33, [1, 1, 1, 1]),  # channels over one block of the product
          ((1, 128, 14, 14), 128, [1, 1, 1, 1]),  # 49 tiles of mid-sized filters
          ((1, 256, 13, 13), 384, [1, 1, 1, 1]),  # 49 tiles, 2^16 to 2^17 pairs (YOLO's)
+         ((2, 256, 13, 13), 768, [1, 1, 1, 1]),  # 2^18 pairs over two images
          ((1, 16, 32, 32), 64, [1, 1, 1, 1]),  # 16 channels over 256 tiles
          ((3, 32, 16, 16), 32, [1, 1, 1, 1])]  # 24 tile rows: two threads split an image
 
@@ -69,6 +70,7 @@ def test_matches_the_definition(sx, m, pads):
 @pytest.mark.parametrize("sx,m,attrs", [
     ((1, 32, 12, 12), 32, {"pads": [1, 1, 1, 1]}),  # 36 tiles
     ((1, 400, 14, 14), 400, {"pads": [1, 1, 1, 1]}),  # 49 tiles of big filters
+    ((1, 256, 13, 13), 768, {"pads": [1, 1, 1, 1]}),  # 2^18 pairs for one image
     ((1, 16, 30, 30), 32, {"pads": [1, 1, 1, 1]}),  # 16 channels, 32 filters
     ((1, 16, 28, 28), 64, {"pads": [1, 1, 1, 1]}),  # 16 channels over 196 tiles
     ((1, 48, 13, 13), 192, {"pads": [1, 1, 1, 1]}),  # 49 tiles of few channels
