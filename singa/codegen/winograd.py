@@ -60,7 +60,7 @@ static int singa_winograd_rows(long long units, int th, int tw, int c, int m) {
 /* floats of scratch a part of m filters over C channels needs, making ``rows``
    rows of ``tw`` tiles at a time: U, V, P, the padded image rows, 64 spare */
 static long long singa_winograd_need(long long m, long long c, long long rows, long long tw) {
-  return m * (16 * c + 16) + 16 * c * rows * tw + 16 * m * rows * tw + 2 * c * (2 * rows + 2) * (tw + 1)
+  return 16 * m * (c + 16) + 16 * c * rows * tw + 16 * m * rows * tw + 2 * c * (2 * rows + 2) * (tw + 1)
          + 64;
 }
 
@@ -75,15 +75,16 @@ static int singa_winograd_part(int m, int c, int h, int w, int ph, int pw, int o
   if (need > SINGA_WINOGRAD_MAX) return 0;
   float *u = singa_gemm_scratch(need);
   if (!u) return 0;
-  /* U's rows 16 floats longer than its 16 matrices need: at 16 C floats apart,
-     a power of two, the GEMM's rows of A all fell in one set of L1 (ResNet-50's
-     128-channel layers 1.02x faster) */
-  const long long ldu = 16LL * c + 16;
+  /* U's 16 matrices cs = C + 16 floats apart in a row, not C: at a power of two
+     apart the 16 values a filter's transform writes all fell in one set of L1
+     (YOLO's 1024 x 1024 filters: 4x slower), as did a GEMM tile's rows of A
+     (ResNet-50's 128-channel layers 1.02x slower) */
+  const long long cs = c + 16, ldu = 16 * cs;
   float *v = u + m * ldu, *p = v + 16 * c * most, *img = p + 16 * m * most;
   /* U = G g G^T for every filter g: rows of G g, then each row times G^T */
 #define SINGA_WG_ROW(i, a, b, d) \
-  ur[(4 * i) * c + k] = a; ur[(4 * i + 1) * c + k] = 0.5f * (a + b + d); \
-  ur[(4 * i + 2) * c + k] = 0.5f * (a - b + d); ur[(4 * i + 3) * c + k] = d;
+  ur[(4 * i) * cs + k] = a; ur[(4 * i + 1) * cs + k] = 0.5f * (a + b + d); \
+  ur[(4 * i + 2) * cs + k] = 0.5f * (a - b + d); ur[(4 * i + 3) * cs + k] = d;
   for (int mm = 0; mm < m; ++mm) {
     const float *g = wt + (long long)mm * c * 9;
     float *ur = u + mm * ldu;
@@ -142,7 +143,7 @@ static int singa_winograd_part(int m, int c, int h, int w, int ph, int pw, int o
     }
     /* the 16 products P_e (M x T) = U_e (M x C) V_e (C x T) */
     for (int e = 0; e < 16; ++e)
-      singa_gemm(m, (int)t, c, u + e * c, ldu, v + e * t, 16 * t, 0, p + e * t, 16 * t,
+      singa_gemm(m, (int)t, c, u + e * cs, ldu, v + e * t, 16 * t, 0, p + e * t, 16 * t,
                  1, 0);
     /* y = A^T p A for every tile, a channel at a time, then its epilogue */
     for (int mm = 0; mm < m; ++mm) {
@@ -239,9 +240,10 @@ def eligible(kernel, strides, dilations, out_spatial, channels: int, filters: in
     cores against the direct product):
 
     - 32 channels and filters or more, and ``MIN_TILES`` tiles: 1.2-1.6x; at 49
-      tiles (14x14 outputs) only channels from 128 and up to 2^17 channel-filter pairs
-      an image (128 x 128: 1.3x; 48 x 192: 0.9x; 256 x 512, YOLO's: 1.15x; 512 x
-      1024: 0.97x, and over 8 images, the filters transformed once: 1.4x);
+      tiles (14x14 outputs) only channels from 128 and up to 2^19 channel-filter pairs
+      an image (128 x 128: 1.3x; 48 x 192: 0.9x; 256 x 512, YOLO's: 1.15x; VGG's 512
+      x 512: 1.28x; 512 x 1024: 1.06x; 1024 x 1024: 0.94x, but over 8 images, the
+      filters transformed once, 1.1x);
     - 16 to 31 channels with 64 filters or more, and ``MANY_TILES`` tiles
       (16 -> 64 at 56x56: 1.1-1.2x; at 28x28: 1.0x; 16 -> 16 or 32: 0.8-0.9x);
     - never with fewer (3 channels: 0.3x)."""
@@ -251,7 +253,7 @@ def eligible(kernel, strides, dilations, out_spatial, channels: int, filters: in
     tiles = ((oh + 1) // 2) * ((ow + 1) // 2)
     if channels >= 32 and filters >= 32:
         return tiles >= MIN_TILES or (tiles >= FEW_TILES and channels >= 128
-                                      and channels * filters <= (1 << 17) * images)
+                                      and channels * filters <= (1 << 19) * images)
     return channels >= 16 and filters >= 64 and tiles >= MANY_TILES
 
 

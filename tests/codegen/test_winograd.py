@@ -48,7 +48,7 @@ CASES = [((1, 32, 16, 16), 40, [1, 1, 1, 1]),  # 8x8 tiles, the fewest for small
          ((1, 300, 16, 16), 33, [1, 1, 1, 1]),  # channels over one block of the product
          ((1, 128, 14, 14), 128, [1, 1, 1, 1]),  # 49 tiles of mid-sized filters
          ((1, 256, 13, 13), 384, [1, 1, 1, 1]),  # 49 tiles, 2^16 to 2^17 pairs (YOLO's)
-         ((2, 256, 13, 13), 768, [1, 1, 1, 1]),  # 2^18 pairs over two images
+         ((2, 256, 13, 13), 768, [1, 1, 1, 1]),  # 2^17.6 pairs, two images
          ((1, 16, 32, 32), 64, [1, 1, 1, 1]),  # 16 channels over 256 tiles
          ((3, 32, 16, 16), 32, [1, 1, 1, 1])]  # 24 tile rows: two threads split an image
 
@@ -69,8 +69,7 @@ def test_matches_the_definition(sx, m, pads):
 
 @pytest.mark.parametrize("sx,m,attrs", [
     ((1, 32, 12, 12), 32, {"pads": [1, 1, 1, 1]}),  # 36 tiles
-    ((1, 400, 14, 14), 400, {"pads": [1, 1, 1, 1]}),  # 49 tiles of big filters
-    ((1, 256, 13, 13), 768, {"pads": [1, 1, 1, 1]}),  # 2^18 pairs for one image
+    ((1, 96, 14, 14), 400, {"pads": [1, 1, 1, 1]}),  # 49 tiles of few channels
     ((1, 16, 30, 30), 32, {"pads": [1, 1, 1, 1]}),  # 16 channels, 32 filters
     ((1, 16, 28, 28), 64, {"pads": [1, 1, 1, 1]}),  # 16 channels over 196 tiles
     ((1, 48, 13, 13), 192, {"pads": [1, 1, 1, 1]}),  # 49 tiles of few channels
@@ -83,6 +82,17 @@ def test_the_rest_take_the_direct_product(sx, m, attrs):
     w = rng.standard_normal((m, sx[1], 3, 3)).astype(np.float32)
     _, kernels = _conv(x, w, **attrs)
     assert kernels == ["conv_gemm"], kernels
+
+
+@pytest.mark.parametrize("channels,filters,images,out,want", [
+    (512, 1024, 1, (13, 13), True), (1024, 1024, 1, (13, 13), False),
+    (1024, 1024, 2, (13, 13), True), (512, 512, 1, (14, 14), True),
+    (96, 192, 8, (14, 14), False), (512, 512, 1, (7, 7), False)])
+def test_few_tiles_take_winograd_by_channel_filter_pairs_an_image(channels, filters, images,
+                                                                   out, want):
+    # at 49 tiles: from 128 channels, up to 2^19 channel-filter pairs an image
+    # (the filters are transformed once a batch)
+    assert winograd.eligible((3, 3), (1, 1), (1, 1), out, channels, filters, images) is want
 
 
 def test_transformed_data_past_the_cap_fall_back_to_the_direct_product():
