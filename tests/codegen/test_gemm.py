@@ -45,6 +45,8 @@ MATMUL = [((3, 4), (4, 5)), ((70, 300), (300, 77)), ((9, 600), (600, 33)),  # K 
           ((2, 5, 37), (37, 9)),
           ((20, 50), (50, 49)), ((13, 70), (70, 18)), ((11, 30), (30, 52)),  # edges of 17-20
           ((9, 40), (40, 68)),  # a column edge of 4 or fewer
+          # the last column or two by dot products (gemm.c singa_gemm_thin)
+          ((24, 300), (300, 33)), ((2, 11, 37), (37, 50)),
           # B read in place (gemm.DIRECT_ROWS rows a thread or fewer), over KC and NC
           ((64, 300), (300, 560)), ((23, 270), (270, 300))]
 
@@ -101,6 +103,7 @@ GEMM = [((3, 4), (4, 5), (5,), {}), ((70, 300), (77, 300), (70, 77),
         ((7, 30), (30, 5), (1, 5), dict(alpha=3.0)),
         ((1, 1280), (1000, 1280), (1000,), dict(transB=1)),  # a classifier at batch 1
         ((2, 37), (37, 700), (700,), {}),
+        ((40, 70), (50, 70), (50,), dict(transB=1)),  # B transposed, two thin columns
         ((200, 40), (40, 300), (300,), {}),  # the bias added over the threads (GPT-2's)
         ((190, 40), (300, 40), (190, 1), dict(transB=1, alpha=0.5, beta=-1.0))]
 
@@ -148,7 +151,9 @@ CONVS = [  # x shape, w shape, attrs: the columns packed from the image
     ((1, 3, 37, 37), (5, 3, 7, 7), dict(strides=[2, 2], pads=[3, 3, 3, 3])),  # a stem
     ((1, 8, 40, 40), (4, 8, 1, 1), dict(strides=[2, 2])),  # a 1x1 downsampling
     ((1, 2, 5, 70), (3, 2, 3, 3), dict(strides=[3, 3], pads=[1, 1, 1, 1])),  # one output row
-    ((1, 6, 7, 7), (9, 6, 3, 3), dict(pads=[1, 1, 1, 1])),  # 49 columns: an edge of 17
+    ((1, 6, 7, 7), (9, 6, 3, 3), dict(pads=[1, 1, 1, 1])),  # 49 columns: one thin
+    ((1, 5, 13, 13), (11, 5, 3, 3), dict(strides=[2, 2], pads=[1, 0, 1, 2])),  # and padded
+    ((2, 40, 9, 12), (20, 40, 3, 3), dict(dilations=[2, 1])),  # 50: two thin, dilated
     # 1x1 windows: the image subsampled into a compact copy, then a plain product
     ((2, 3, 11, 9), (7, 3, 1, 1), dict(strides=[2, 3], pads=[1, 0, 2, 2])),  # padded
     ((1, 300, 14, 14), (20, 300, 1, 1), dict(strides=[2, 2])),  # K over KC
