@@ -132,6 +132,7 @@ static inline SINGA_CONTRACT void singa_gemm_tile(int kc, const float *restrict 
 #pragma clang fp contract(fast)
 #endif
   singa_v16 c0[SINGA_MR], c1[SINGA_MR];
+  _Pragma("GCC unroll 16")
   for (int i = 0; i < SINGA_MR; ++i) { c0[i] = (singa_v16){0}; c1[i] = (singa_v16){0}; }
   /* the rank-1 updates of one vector type: columns [0, 4) or [0, 16) (U: T
      unaligned) */
@@ -171,14 +172,27 @@ static inline SINGA_CONTRACT void singa_gemm_tile(int kc, const float *restrict 
   }
 #undef SINGA_TILE_ONE
 #undef SINGA_TILE_TWO
+  /* every loop over the accumulators unrolled: one left rolled made GCC keep
+     them all on the stack, 16 stores and loads more a tile (16-channel 1x1
+     convolutions, 96 x 16 by 16 x 12544: 1.06x faster) */
   if (mr == SINGA_MR && nr == SINGA_NR) {
-    for (int i = 0; i < SINGA_MR; ++i) {
-      singa_v16u *r0 = (singa_v16u *)(c + i * ldc), *r1 = (singa_v16u *)(c + i * ldc + 16);
-      if (first) { *r0 = c0[i]; *r1 = c1[i]; } else { *r0 += c0[i]; *r1 += c1[i]; }
+    if (first) {
+      _Pragma("GCC unroll 16")
+      for (int i = 0; i < SINGA_MR; ++i) {
+        *(singa_v16u *)(c + i * ldc) = c0[i];
+        *(singa_v16u *)(c + i * ldc + 16) = c1[i];
+      }
+    } else {
+      _Pragma("GCC unroll 16")
+      for (int i = 0; i < SINGA_MR; ++i) {
+        *(singa_v16u *)(c + i * ldc) += c0[i];
+        *(singa_v16u *)(c + i * ldc + 16) += c1[i];
+      }
     }
     return;
   }
   float t[SINGA_MR][SINGA_NR] __attribute__((aligned(64)));
+  _Pragma("GCC unroll 16")
   for (int i = 0; i < SINGA_MR; ++i) {
     *(singa_v16 *)t[i] = c0[i];
     *(singa_v16 *)(t[i] + 16) = c1[i];
