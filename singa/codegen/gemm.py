@@ -311,7 +311,7 @@ static inline void singa_gemm_row_panel(int kc, int nc, int direct, const float 
    would serve few tiles (SqueezeNet's 16-filter 1x1 convolutions, 16 x 128 by
    128 x 3025: 1.45x faster; 64 rows by 3136 columns: 1.1x), and a weight read
    from memory streams in while the tiles run, where packing it is a pass of its
-   own (BERT's 128 x 768 by 768 x 3072 from memory: 1.12x faster); only a ragged
+   own (BERT's 128 x 3072 by 3072 x 768 from memory: 1.12x faster); only a ragged
    last panel is packed (zero-padded). */
 static void singa_gemm_part(int m0, int m1, int n0, int n1, int k, const float *restrict a,
                             long long lda, const float *restrict b, long long ldb,
@@ -475,7 +475,8 @@ static void SINGA_CONTRACT singa_gemm_thin(int m0, int m1, int n0, int thin, int
                                            const struct singa_ep *ep) {
   if (m0 >= m1) return;
   for (int q = 0; q < thin; ++q)
-    for (long long kk = 0; kk < k; ++kk) col[q * (long long)k + kk] = singa_gemm_b_at(b, ldb, tb, cv, kk, n0 + q);
+    for (long long kk = 0; kk < k; ++kk)
+      col[q * (long long)k + kk] = singa_gemm_b_at(b, ldb, tb, cv, kk, n0 + q);
   for (int i = m0; i < m1; ++i) {
     const float *ai = a + i * lda;
     for (int q = 0; q < thin; ++q) {

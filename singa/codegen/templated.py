@@ -10,9 +10,9 @@ then write the row they reduced.  Semantics follow the op table's NumPy
 value, integer logs, ...) returns None and stays a NumPy step.
 
 Accumulators: floats of every width accumulate in double (a float32 Softmax
-takes its exponentials in float, within an ulp, and sums them in double).  NumPy sums pairwise,
-so a serial float loop over a long row drifts further than the NumPy step
-does; a double loop is more accurate than either and costs little next to the
+takes its exponentials in float, within an ulp, and sums them in double).  NumPy
+sums pairwise, so a serial float loop over a long row drifts further than the
+NumPy step does; a double loop is more accurate than either and costs little next to the
 memory traffic.  Summing loops of floats are marked ``SINGA_SIMD_SUM`` (host:
 ``omp simd reduction``), so the double partial sums run in vector lanes and are
 added at the end, as NumPy's pairwise sums are.  Integers accumulate in
@@ -224,7 +224,7 @@ def _softmax(op, attrs, x, out):
     dt = x.dtype
     # 32-bit floats take exp in float (within an ulp; the vector expf does twice
     # the lanes of exp) and once per element: the exponentials are kept in the
-    # result and scaled by the sum (BERT's attention rows: 4x faster).  The sum
+    # result and scaled by the sum (BERT's attention rows: 2.6x faster).  The sum
     # stays double, as every accumulator here.  64-bit floats stay double.
     single = dt.name == "FLOAT" and out.dtype.name == "FLOAT" and op.name == "Softmax"
     ct = "float" if dt.name == "FLOAT" else "double"

@@ -60,8 +60,8 @@ static int singa_winograd_rows(long long units, int th, int tw, int c, int m) {
 /* floats of scratch a part of m filters over C channels needs, making ``rows``
    rows of ``tw`` tiles at a time: U, V, P, the padded image rows, 64 spare */
 static long long singa_winograd_need(long long m, long long c, long long rows, long long tw) {
-  return 16 * m * (c + 16) + 16 * c * rows * tw + 16 * m * rows * tw + 2 * c * (2 * rows + 2) * (tw + 1)
-         + 64;
+  return 16 * m * (c + 16) + 16 * c * rows * tw + 16 * m * rows * tw
+         + 2 * c * (2 * rows + 2) * (tw + 1) + 64;
 }
 
 static int singa_winograd_part(int m, int c, int h, int w, int ph, int pw, int oh, int ow,
@@ -71,7 +71,7 @@ static int singa_winograd_part(int m, int c, int h, int w, int ph, int pw, int o
   const int th = (oh + 1) / 2, tw = (ow + 1) / 2;
   const int rows = singa_winograd_rows(u1 - u0, th, tw, c, m);  /* tile rows at a time */
   const long long most = (long long)rows * tw;
-  const long long mc = (long long)m * c, need = singa_winograd_need(m, c, rows, tw);
+  const long long need = singa_winograd_need(m, c, rows, tw);
   if (need > SINGA_WINOGRAD_MAX) return 0;
   float *u = singa_gemm_scratch(need);
   if (!u) return 0;
