@@ -245,16 +245,16 @@ def _view(shape):
 PRODUCTS = frozenset({"MatMul", "ConvGemm", "Gemm", "Conv"})
 
 
-def _product_epilogues(graph: Graph, outputs: set, taken: set) -> dict:
+def _product_epilogues(graph: Graph, outputs: set, taken: set, kernel_of) -> dict:
     """Elementwise kernels that run inside the matrix product before them
     (:mod:`.epilogue`, target c): id(elementwise op) -> (fused kernel, the
     product op, the elementwise operand positions of the kernel's extra inputs,
     the ops it absorbs).  The product's result reaches the elementwise op alone,
     directly or through static views (a convolution's Reshape), and is as big
-    as the elementwise result (no broadcast of it)."""
+    as the elementwise result (no broadcast of it).  ``kernel_of(op)`` is op's own
+    kernel, made once: where a pair does not combine, the plan uses both."""
     from ..ops import OPS
     from .epilogue import fuse
-    from .kernels import kernel_for
 
     found = {}
     for op in graph.ops:
@@ -278,8 +278,7 @@ def _product_epilogues(graph: Graph, outputs: set, taken: set) -> dict:
                 or not all(t is not None and t.is_static for t in (v.type, user.results[0].type)) \
                 or tuple(v.type.shape) != tuple(user.results[0].type.shape):
             continue
-        gk = kernel_for(op, _plan_time_value, "c")
-        ek = kernel_for(user, _plan_time_value, "c")
+        gk, ek = kernel_of(op), kernel_of(user)
         made = None if gk is None or ek is None else fuse(gk, ek, position)
         if made is not None:
             found[id(user)] = (made[0], op, made[1], [op] + views)
@@ -359,8 +358,17 @@ def lower(graph: Graph, device, live_params=(), collect_all: bool = False,
                                                                   target != "numpy")
     fresh: set = set()  # values in arrays their step allocated (kernel or FRESH_HEADS result)
     taken = {id(o) for c in chains.values() for o in c} | {id(h) for h in chains}
+    made: dict = {}  # id(op) -> its kernel (or None), built once
+
+    def kernel_of(op):
+        from .kernels import kernel_for
+
+        if id(op) not in made:
+            made[id(op)] = kernel_for(op, _plan_time_value, target)
+        return made[id(op)]
+
     fused_products = ({} if target != "c" or collect_all or not fuse_epilogues
-                      else _product_epilogues(graph, outputs, taken))
+                      else _product_epilogues(graph, outputs, taken, kernel_of))
     # A fused group runs at its last op: head -> tail, and tail -> its group.
     groups = {}
     absorbed = set()
@@ -419,9 +427,9 @@ def lower(graph: Graph, device, live_params=(), collect_all: bool = False,
                     plan.collect.append((r.name, ids[r]))
             kernel = None
             if target != "numpy":
-                from .kernels import in_place, kernel_for
+                from .kernels import in_place
 
-                kernel = kernel_for(op, _plan_time_value, target)
+                kernel = kernel_of(op)
                 if kernel is not None and not collect_all:
                     kernel = in_place(kernel, op, fresh, outputs)
             into = (target != "numpy" and kernel is None and opdef.into is not None
