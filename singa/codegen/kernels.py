@@ -37,6 +37,8 @@ def kernel_for(op, const_value, target: str | None = None):
         return injective.copy_kernel(op, attrs, types, out, const_value)
     if op.name == "Concat":
         return injective.concat_kernel(op, attrs, types, out) if target == "c" else None
+    if op.name == "Pad":
+        return injective.pad_kernel(op, attrs, types, out, const_value) if target == "c" else None
     if op.name in ("MatMul", "Gemm", "ConvGemm"):
         if target != "c":
             return None

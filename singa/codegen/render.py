@@ -89,15 +89,18 @@ class Kernel:
         return [p for p in self.params if p.output]
 
 
-def host_function(base, op, types, out, lines, note, n, support="") -> "Kernel":
+def host_function(base, op, types, out, lines, note, n, support="",
+                  positions=None) -> "Kernel":
     """A kernel of the host dialect only whose whole body is C ``lines`` (after
-    ``support``): parameters ``a0..`` for ``types`` and ``y`` for ``out``, a
-    header of the types and ``note``, ``n`` elements of work."""
+    ``support``): parameters ``a0..`` for ``types`` (the op's operands at
+    ``positions``, by default all of them) and ``y`` for ``out``, a header of the
+    types and ``note``, ``n`` elements of work."""
     params = [Param(f"a{i}", t.dtype) for i, t in enumerate(types)]
     params.append(Param("y", out.dtype, output=True))
     shapes = [f"a{i}: {t}" for i, t in enumerate(types)] + [f"y: {out}", note]
     sources = tuple(s for s in (op.loc or "").split(" + ") if s)
-    return Kernel(base, op.name, sources, params, list(range(len(types))), n, [], shapes,
+    positions = list(range(len(types))) if positions is None else list(positions)
+    return Kernel(base, op.name, sources, params, positions, n, [], shapes,
                   tuple(out.shape), function=lines, support=support, host_only=True)
 
 
