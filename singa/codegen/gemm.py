@@ -709,8 +709,9 @@ def matmul_kernel(op, types, out):
     step_a = m * k if ka == "all" else 0
     step_b = k * n if kb == "all" else 0
     per = m * n * k
-    # B a weight (one matrix, not made by an op): read in place by more rows
-    weight = kb == "one" and op.operands[1] is not None and op.operands[1].kind != "op"
+    # B a weight (one matrix, a param or constant): read in place by more rows
+    weight = kb == "one" and op.operands[1] is not None \
+        and op.operands[1].kind in ("param", "const")
     call = (f"singa_gemm{'_weight' * weight}({m}, {n}, {k}, a0 + t * {step_a}LL, {k}, "
             f"a1 + t * {step_b}LL, {n}, 0, y + t * {m * n}LL, {n}, @THREADS@, ep);")
     lines += _over_products(count, per, call)
@@ -806,7 +807,9 @@ def gemm_kernel(op, types, out, attrs):
     if not (math.isfinite(alpha) and math.isfinite(beta)):
         return None
     threads = "omp_get_max_threads()" if m * n * k >= PARALLEL_MIN else "1"
-    weight = op.operands[1] is not None and op.operands[1].kind != "op"
+    # B a weight read in place (a transposed B is always packed)
+    weight = not tb and op.operands[1] is not None \
+        and op.operands[1].kind in ("param", "const")
     lines = [f"singa_gemm{'_weight' * weight}({m}, {n}, {k}, a0, {k}, a1, {k if tb else n}, "
              f"{tb}, y, {n}, {threads}, ep);"]
     c = types[2] if len(types) > 2 else None
